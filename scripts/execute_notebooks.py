@@ -1,0 +1,104 @@
+"""Re-execute chapter notebooks, each in a fresh kernel started in its own folder.
+
+    python scripts/execute_notebooks.py chapters/*.ipynb          # rewrite in place
+    python scripts/execute_notebooks.py --check chapters/*.ipynb  # compare, write nothing
+
+Maintainers run the first form (``make execute``) after a deliberate change, so
+that the stored outputs are refreshed. No timing metadata is recorded, so a
+second run changes nothing but the durations that ``tests/nbval-sanitize.cfg``
+hides. ``--check`` proves that: it executes in memory and reports every output
+that would change once those durations are sanitized (``make execute-check``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+SANITIZE_FILE = Path(__file__).resolve().parent.parent / "tests" / "nbval-sanitize.cfg"
+
+
+def sanitizers(path: Path = SANITIZE_FILE) -> list[tuple[re.Pattern, str]]:
+    """The (regex, replacement) pairs of an nbval sanitize file."""
+    lines = [ln.strip() for ln in path.read_text().splitlines()]
+    pairs = []
+    for a, b in zip(lines, lines[1:]):
+        if a.startswith("regex: ") and b.startswith("replace: "):
+            pairs.append((re.compile(a[len("regex: "):]), b[len("replace: "):]))
+    return pairs
+
+
+def sanitize(text: str, pairs=None) -> str:
+    """Apply the sanitize file's replacements to ``text``, as nbval does."""
+    for regex, replacement in pairs if pairs is not None else sanitizers():
+        text = regex.sub(replacement, text)
+    return text
+
+
+def execute(path: Path, timeout: int = 900) -> nbformat.NotebookNode:
+    """Run a notebook top to bottom in a fresh ``python3`` kernel in its folder."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    return nb
+
+
+def differences(old: nbformat.NotebookNode, new: nbformat.NotebookNode) -> list[str]:
+    """Cells whose sanitized outputs (or execution counts) differ."""
+    pairs = sanitizers()
+    found = []
+    for k, (a, b) in enumerate(zip(old.cells, new.cells)):
+        if a.cell_type != "code":
+            continue
+        ja = sanitize(json.dumps(a.get("outputs", []), sort_keys=True), pairs)
+        jb = sanitize(json.dumps(b.get("outputs", []), sort_keys=True), pairs)
+        if ja != jb or a.get("execution_count") != b.get("execution_count"):
+            found.append(f"cell {k}: outputs differ")
+    return found
+
+
+def run_one(name: str, check: bool) -> tuple[str, list[str], float]:
+    path = Path(name).resolve()
+    start = time.perf_counter()
+    stored = nbformat.read(path, as_version=4)
+    try:
+        fresh = execute(path)
+    except CellExecutionError as error:
+        return name, [f"execution failed: {str(error).strip().splitlines()[-1]}"], 0.0
+    diffs = differences(stored, fresh)
+    if not check:
+        nbformat.write(fresh, path)
+    return name, diffs, time.perf_counter() - start
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="+")
+    parser.add_argument("--check", action="store_true",
+                        help="execute in memory and fail if outputs would change")
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args(argv)
+    failed = False
+    with ProcessPoolExecutor(args.jobs) as pool:
+        for name, diffs, seconds in pool.map(run_one, args.notebooks,
+                                             [args.check] * len(args.notebooks)):
+            verdict = "unchanged" if not diffs else f"{len(diffs)} cells changed"
+            print(f"{name}: {verdict} ({seconds:.0f} s)")
+            for d in diffs:
+                print(f"    {d}")
+            failed |= bool(diffs) and (args.check or diffs[0].startswith("execution failed"))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,575 @@
+"""Plumbing shared by the chapters of *Neural Networks, an executable course book*.
+
+The teaching code stays in the notebooks. What lives here is what every chapter
+needs and no chapter should repeat: notebook set-up, seeds and devices, the
+lesson's datasets, evaluation tables and plots, a torch training loop, a
+parallel sweep over scikit-learn configurations, and the exercise self-checks.
+
+Plotting helpers take ``ax=None``, return the Axes and never call ``plt.show()``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+"""The book's top folder (this file lives in ``scripts/``)."""
+
+DATA_DIR = ROOT / "data"
+OUTPUT_DIR = Path(os.environ.get("NNBOOK_OUTPUT_DIR", ROOT / "_output"))
+"""Git-ignored folder where notebooks may write files (models, exports).
+Tests point ``NNBOOK_OUTPUT_DIR`` elsewhere so that parallel runs never share files."""
+
+SEED = 2024
+"""The seed the lesson uses for every random draw."""
+
+
+# --------------------------------------------------------------------------
+# Notebook set-up
+# --------------------------------------------------------------------------
+
+def _warning_as_note(message, category, filename, lineno, file=None, line=None):
+    """Print a warning as one short line without the file path or source line."""
+    text = str(message).strip().splitlines()[0]
+    print(f"Note ({category.__name__}): {text}", file=sys.stderr)
+
+
+def setup_notebook(seed: int = SEED) -> None:
+    """Prepare a chapter notebook: text displays, one plot style, tidy warnings.
+
+    * scikit-learn estimators display as text (their HTML repr holds random ids);
+    * one seaborn theme with a colour-blind-safe palette for every figure;
+    * library warnings print as one deterministic line, without a file path;
+      each distinct warning is shown once per cell location.
+    * Python, NumPy and torch are seeded with ``seed``.
+    """
+    import matplotlib as mpl
+    import seaborn as sns
+    import sklearn
+
+    sklearn.set_config(display="text")
+    sns.set_theme(style="whitegrid", palette="colorblind")
+    mpl.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "figure.figsize": (6.4, 3.6)})
+    warnings.showwarning = _warning_as_note
+    set_seed(seed)
+
+
+def set_seed(seed: int = SEED) -> None:
+    """Seed Python's ``random``, NumPy's legacy global generator and torch."""
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a pinned dependency
+        return
+    torch.manual_seed(seed)
+
+
+def best_device(verbose: bool = True):
+    """Return the fastest torch device here (mps, cuda or cpu), and say why.
+
+    Apple's Metal (MPS) is preferred on Macs, then CUDA, then the CPU.
+    """
+    import torch
+
+    if torch.backends.mps.is_available():
+        device, why = torch.device("mps"), "Apple Metal (MPS) is available"
+    elif torch.cuda.is_available():
+        device = torch.device("cuda")
+        why = f"CUDA GPU found: {torch.cuda.get_device_name(0)}"
+    else:
+        device, why = torch.device("cpu"), "no GPU found"
+    if verbose:
+        print(f"Using {device.type}: {why}.")
+    return device
+
+
+def output_path(name: str) -> Path:
+    """Path of a file a notebook may write, inside the git-ignored ``_output/``."""
+    OUTPUT_DIR.mkdir(exist_ok=True)
+    return OUTPUT_DIR / name
+
+
+# --------------------------------------------------------------------------
+# The lesson's datasets
+# --------------------------------------------------------------------------
+
+def circles_data(seed: int = SEED):
+    """The lesson's make_circles sample: 1000 points, factor 0.2, noise 0.15."""
+    from sklearn.datasets import make_circles
+
+    return make_circles(n_samples=1000, factor=0.2, noise=0.15, random_state=seed)
+
+
+def circles_split():
+    """Scaled stratified 80/20 split of :func:`circles_data`, as in chapter 2.
+
+    Returns ``XTR, XTS, YTR, YTS`` as NumPy arrays; the scaler is fitted on the
+    training part only.
+    """
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X, Y = circles_data()
+    XTR, XTS, YTR, YTS = train_test_split(X, Y, test_size=0.2, random_state=1, stratify=Y)
+    scaler = StandardScaler().fit(XTR)
+    return scaler.transform(XTR), scaler.transform(XTS), YTR, YTS
+
+
+IRIS_COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+
+
+def iris_frame() -> pd.DataFrame:
+    """The iris data with named columns and the integer ``species`` code."""
+    from sklearn.datasets import load_iris
+
+    iris = load_iris()
+    df = pd.DataFrame(iris["data"], columns=IRIS_COLUMNS)
+    df["species"] = iris["target"]
+    return df
+
+
+def iris_split():
+    """Stratified 80/20 split of :func:`iris_frame` with seed 1 (unscaled frames)."""
+    from sklearn.model_selection import train_test_split
+
+    df = iris_frame()
+    return train_test_split(df[IRIS_COLUMNS], df["species"], test_size=0.2,
+                            random_state=1, stratify=df["species"])
+
+
+def regression_data(n: int = 1000, seed: int = SEED):
+    """The lesson's synthetic regression data, and the generator that made it.
+
+    ``Y = X/2 + sin(X) cos(2X) + 0.3 * noise`` on ``n`` evenly spaced X in [0, 5].
+    The generator is returned because chapter 6 continues drawing from it.
+    """
+    rng = np.random.default_rng(seed)
+    X = np.linspace(start=0, stop=5, num=n)
+    Y = regression_signal(X) + 0.3 * rng.normal(size=n)
+    return pd.DataFrame({"X": X, "Y": Y}), rng
+
+
+def regression_signal(X):
+    """The noise-free curve behind the regression data."""
+    return X / 2 + np.sin(X) * np.cos(2 * X)
+
+
+def regression_split():
+    """The 80/20 split (seed 1) of :func:`regression_data`, as frames/series."""
+    from sklearn.model_selection import train_test_split
+
+    df, _ = regression_data()
+    return train_test_split(df[["X"]], df["Y"], test_size=0.2, random_state=1)
+
+
+def regression_pipeline(**mlp_params):
+    """Scaler (pandas output) plus ``MLPRegressor`` with the lesson's settings.
+
+    The lesson's regressor has hidden layers (80, 20), ReLU, random_state 2024
+    and max_iter 2000; keyword arguments override or add MLP parameters.
+    """
+    from sklearn.neural_network import MLPRegressor
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    params = dict(hidden_layer_sizes=(80, 20), activation="relu",
+                  random_state=SEED, max_iter=2000)
+    params.update(mlp_params)
+    scaler = StandardScaler().set_output(transform="pandas")
+    return Pipeline(steps=[("scaler", scaler), ("mlp", MLPRegressor(**params))])
+
+
+# --------------------------------------------------------------------------
+# Evaluation tables and plots
+# --------------------------------------------------------------------------
+
+def prediction_frame(model, X, y, name: str = "model") -> pd.DataFrame:
+    """Inputs, target, class probabilities and predicted class in one frame.
+
+    Columns: the inputs, ``Y``, one ``<name>_prob_<class>`` column per class and
+    ``<name>_pred``. For a regressor only ``<name>_pred`` is added.
+    """
+    frame = pd.DataFrame(np.asarray(X), columns=_column_names(X))
+    frame["Y"] = np.asarray(y)
+    if hasattr(model, "predict_proba"):
+        proba = model.predict_proba(X)
+        for k, label in enumerate(model.classes_):
+            frame[f"{name}_prob_{label}"] = proba[:, k]
+    frame[f"{name}_pred"] = model.predict(X)
+    return frame
+
+
+def _column_names(X):
+    if hasattr(X, "columns"):
+        return list(X.columns)
+    return [f"X{k}" for k in range(np.asarray(X).shape[1])]
+
+
+def _figure_axes(axes, n, figsize):
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        fig, axes = plt.subplots(1, n, figsize=figsize, layout="constrained")
+    if len(axes) != n:
+        raise ValueError(f"expected {n} Axes, got {len(axes)}; pass axes=None to create them")
+    return axes
+
+
+def plot_confusion_pair(y_train, pred_train, y_test, pred_test, title=None,
+                        labels=None, axes=None):
+    """Confusion matrices for training and test predictions, side by side.
+
+    Returns the two Axes. ``labels`` fixes the row/column order (the lesson
+    puts the positive class first: ``labels=[1, 0]``).
+    """
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    axes = _figure_axes(axes, 2, (6.4, 2.8))
+    for ax, y, pred, part in zip(axes, (y_train, y_test), (pred_train, pred_test),
+                                 ("Training", "Test")):
+        ConfusionMatrixDisplay.from_predictions(y, pred, labels=labels, cmap="Greens",
+                                                colorbar=False, ax=ax)
+        ax.set_title(part)
+        ax.grid(False)
+    if title:
+        axes[0].figure.suptitle(title)
+    return axes
+
+
+def plot_roc_pair(model, X_train, y_train, X_test, y_test, title=None, axes=None):
+    """ROC curves with the chance line for training and test data, side by side."""
+    from sklearn.metrics import RocCurveDisplay
+
+    axes = _figure_axes(axes, 2, (9, 4))
+    for ax, X, y, part in zip(axes, (X_train, X_test), (y_train, y_test), ("Training", "Test")):
+        RocCurveDisplay.from_estimator(model, X, y, plot_chance_level=True, ax=ax)
+        ax.set_title(part)
+    if title:
+        axes[0].figure.suptitle(title)
+    return axes
+
+
+def plot_decision_boundary(model, X, y, ax=None, grid_points=200, cmap="Greens"):
+    """Decision regions of a two-input classifier, with the points coloured by class.
+
+    ``model`` is a fitted estimator or any function mapping an (n, 2) array to
+    class labels (e.g. a wrapped torch network). The regions are drawn with
+    scikit-learn's ``DecisionBoundaryDisplay``; returns the Axes.
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from sklearn.inspection import DecisionBoundaryDisplay
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 5))
+    X = np.asarray(X)
+    predict = model.predict if hasattr(model, "predict") else model
+    pad = 0.5
+    xx0, xx1 = np.meshgrid(np.linspace(X[:, 0].min() - pad, X[:, 0].max() + pad, grid_points),
+                           np.linspace(X[:, 1].min() - pad, X[:, 1].max() + pad, grid_points))
+    response = np.asarray(predict(np.c_[xx0.ravel(), xx1.ravel()])).reshape(xx0.shape)
+    n_classes = len(np.unique(np.asarray(y)))
+    DecisionBoundaryDisplay(xx0=xx0, xx1=xx1, response=response, n_classes=n_classes).plot(
+        ax=ax, cmap=cmap, alpha=0.5, xlabel="X0", ylabel="X1")
+    sns.scatterplot(x=X[:, 0], y=X[:, 1], hue=np.asarray(y), ax=ax, s=15)
+    ax.legend(title="Y", loc="upper right")
+    return ax
+
+
+def plot_fitted_vs_observed(x, y, y_pred, title=None, ax=None):
+    """Observed values and the model's fitted values against one input."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3))
+    x = np.asarray(x).ravel()
+    ax.scatter(x, np.asarray(y), s=6, color="C3", alpha=0.5, label="observed")
+    ax.scatter(x, np.asarray(y_pred), s=6, color="C0", label="fitted")
+    ax.set_xlabel("X")
+    ax.set_ylabel("Y")
+    ax.legend(loc="upper left")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_loss_curve(losses, title=None, ax=None, label=None, **line_kw):
+    """One loss curve (loss against iteration/epoch); returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3))
+    ax.plot(np.arange(1, len(losses) + 1), losses, label=label, **line_kw)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+# --------------------------------------------------------------------------
+# Training torch models
+# --------------------------------------------------------------------------
+
+@dataclass
+class History:
+    """What :func:`train` returns: the mean loss of every epoch and the time taken."""
+
+    losses: list = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _report(epoch, loss, report_every, n_epochs):
+    if report_every and (epoch == 1 or epoch % report_every == 0 or epoch == n_epochs):
+        print(f"Epoch {epoch:4d}  training loss {loss:.6f}")
+
+
+def _step(model, loss_fn, optimizer, x, y):
+    """One forward pass, backward pass and update; returns the batch loss."""
+    loss = loss_fn(model(x), y.unsqueeze(-1) if y.dim() == 1 else y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def model_device(model):
+    """The device of a model's first parameter (the CPU for a parameterless one)."""
+    import torch
+
+    return next(model.parameters(), torch.empty(0)).device
+
+
+def train(model, loss_fn, optimizer, loader, n_epochs, device=None, report_every=10):
+    """Train ``model`` for ``n_epochs`` over the batches of a DataLoader.
+
+    Each batch is moved to ``device`` (default: the model's device). A target of
+    shape ``(batch,)`` is turned into ``(batch, 1)`` to match a one-output net.
+    Prints the mean training loss at epoch 1, every ``report_every`` epochs and
+    the last one (``report_every=0`` prints nothing), then the total time.
+    Returns a :class:`History`.
+    """
+    device = model_device(model) if device is None else device
+    model.to(device)
+    model.train()
+    history = History()
+    start = time.perf_counter()
+    for epoch in range(1, n_epochs + 1):
+        total = 0.0
+        for x, y in loader:
+            total += _step(model, loss_fn, optimizer, x.to(device), y.to(device))
+        history.losses.append(total / len(loader))
+        _report(epoch, history.losses[-1], report_every, n_epochs)
+    history.seconds = time.perf_counter() - start
+    if report_every:
+        print(f"Training took {history.seconds:.1f} s")
+    return history
+
+
+def shuffled_batches(X, y, batch_size):
+    """Yield shuffled mini-batches of preloaded tensors in a DataLoader's order.
+
+    ``DataLoader(..., shuffle=True)`` draws two numbers from torch's global
+    generator at the start of each epoch (a worker base seed, then the seed of
+    its sampler's private generator) and permutes with that private generator.
+    Drawing the same numbers here yields exactly the same batches, so training
+    results are bit-identical.
+    """
+    import torch
+
+    torch.empty((), dtype=torch.int64).random_()          # the loader's base seed
+    seed = int(torch.empty((), dtype=torch.int64).random_().item())
+    order = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))
+    for idx in order.split(batch_size):
+        idx = idx.to(X.device)
+        yield X[idx], y[idx]
+
+
+def train_fast(model, loss_fn, optimizer, X, y, n_epochs, batch_size=16, report_every=10):
+    """Like :func:`train`, but on tensors already on the model's device.
+
+    No DataLoader: batches come from :func:`shuffled_batches`, which follows the
+    DataLoader's random draws, so the losses equal :func:`train`'s to the bit.
+    """
+    device = model_device(model)
+    X, y = X.to(device), y.to(device)
+    model.train()
+    history = History()
+    n_batches = -(-len(X) // batch_size)
+    start = time.perf_counter()
+    for epoch in range(1, n_epochs + 1):
+        total = 0.0
+        for xb, yb in shuffled_batches(X, y, batch_size):
+            total += _step(model, loss_fn, optimizer, xb, yb)
+        history.losses.append(total / n_batches)
+        _report(epoch, history.losses[-1], report_every, n_epochs)
+    history.seconds = time.perf_counter() - start
+    if report_every:
+        print(f"Training took {history.seconds:.1f} s")
+    return history
+
+
+# --------------------------------------------------------------------------
+# Parallel sweeps over scikit-learn configurations
+# --------------------------------------------------------------------------
+
+@dataclass
+class SweepResult:
+    """One configuration of a sweep: its parameters, fitted model and scores."""
+
+    params: dict
+    model: object
+    loss_curve: list
+    test_score: float | None = None
+    cv_score: float | None = None
+    warnings: list = field(default_factory=list)
+
+
+def _fit_one(make_model, params, X, y, X_test, y_test, cv_scoring):
+    from sklearn.model_selection import cross_val_score
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = make_model(**params).fit(X, y)
+        cv = None
+        if cv_scoring:
+            cv = float(cross_val_score(make_model(**params), X, y, scoring=cv_scoring).mean())
+    mlp = model[-1] if hasattr(model, "steps") else model
+    test = None if X_test is None else float(model.score(X_test, y_test))
+    notes = sorted({f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught})
+    return SweepResult(params, model, list(mlp.loss_curve_), test, cv, notes)
+
+
+def sweep(make_model, configs, X, y, X_test=None, y_test=None, cv_scoring=None, n_jobs=-1):
+    """Fit ``make_model(**params)`` for every dict in ``configs``, in parallel.
+
+    Each result holds the fitted model, its loss curve, the test score (R² or
+    accuracy, when test data are given), the mean 5-fold cross-validated score
+    (when ``cv_scoring`` is given) and the distinct warnings the fits raised,
+    collected instead of printed. Results come back in the order of
+    ``configs`` and are identical to a serial run (``n_jobs=1``).
+    """
+    from joblib import Parallel, delayed
+
+    jobs = (delayed(_fit_one)(make_model, p, X, y, X_test, y_test, cv_scoring) for p in configs)
+    return Parallel(n_jobs=n_jobs)(jobs)
+
+
+def sweep_table(results, key: str) -> pd.DataFrame:
+    """One row per sweep result: the swept parameter, iterations and scores."""
+    rows = []
+    for r in results:
+        row = {key: r.params[key], "iterations": len(r.loss_curve),
+               "final loss": r.loss_curve[-1]}
+        if r.test_score is not None:
+            row["test score"] = r.test_score
+        if r.cv_score is not None:
+            row["CV score"] = r.cv_score
+        row["converged"] = not any("ConvergenceWarning" in w for w in r.warnings)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def report_warnings(results, key: str) -> None:
+    """Print each sweep configuration's collected warnings as one short line."""
+    for r in results:
+        for w in r.warnings:
+            print(f"{key}={r.params[key]}: {w}")
+
+
+# --------------------------------------------------------------------------
+# Exercise self-checks
+# --------------------------------------------------------------------------
+
+def answer_digest(value) -> str:
+    """Hash of a normalised exact answer, as stored in :data:`ANSWERS`."""
+    return hashlib.sha256(repr(_normal(value)).encode()).hexdigest()[:16]
+
+
+# The answer key. Exact answers are stored as digests (see answer_digest), so
+# that the expected values are not in plain sight; numeric answers as
+# (value, relative tolerance), since a hash cannot accept a rounding error.
+ANSWERS = {
+    # chapter 1
+    "params-4323": ("exact", "10f3fe47d732b324",
+                    "each layer has (inputs + 1) x neurons parameters; answer a pair (a, b)."),
+    "collapse": ("exact", "fa526ae68f303fa0",
+                 "the weights are the matrix product W2 W1 and the bias is W2 b1 + b2."),
+    "relu-range": ("exact", "0cf7478ac05f0cbb",
+                   "look at the value ranges in the figure: which curve goes below zero?"),
+    "softmax-shift": ("close", (0.0, 1e-9),
+                      "compute both score vectors and take the largest absolute difference."),
+    # chapter 2
+    "binary-params": ("exact", "b4944c6ff08dc6f4",
+                      "add up the sizes of every array in coefs_ and intercepts_."),
+    "identity-boundary": ("close", (0.46, 1e-6),
+                          "keep hidden_layer_sizes, max_iter and random_state as before; "
+                          "use model.score on the test data."),
+    "forward-by-hand": ("close", (0.9819671377526497, 1e-6),
+                        "use a @ W + b per layer, ReLU on hidden layers, sigmoid at the end."),
+    # chapter 3
+    "optimizer-steps": ("exact", "d4c999ae43633bd2",
+                        "count the batches in one epoch (the last one may be smaller)."),
+    "torch-weights": ("close", (-1.1692, 1e-4),
+                      "torch's Linear.weight has shape (outputs, inputs): mind the order."),
+    # chapter 4
+    "iris-softmax": ("close", ([0.00010500448394827535, 0.000742859008270089,
+                                0.9991521365077818], 1e-6),
+                     "three unrounded numbers: exp(u) divided by the sum of exp(u)."),
+    "iris-accuracy": ("close", (29 / 30, 1e-6),
+                      "correct predictions sit on the diagonal; divide by the number of flowers."),
+}
+
+
+def check(name: str, answer) -> str:
+    """Say whether an exercise's answer is right. Never raises.
+
+    Prints one of three verdicts: not answered yet, correct, or
+    not quite (with a hint that does not give the answer away).
+    """
+    if name not in ANSWERS:
+        verdict = f"[{name}] unknown exercise name: check the spelling."
+    elif answer is ... or answer is None:
+        verdict = f"[{name}] Not answered yet: replace ... with your answer."
+    else:
+        kind, expected, hint = ANSWERS[name]
+        try:
+            ok = _matches(kind, expected, answer)
+        except Exception:  # a malformed answer is a wrong answer, not a crash
+            ok = False
+        verdict = f"[{name}] Correct!" if ok else f"[{name}] Not quite. Hint: {hint}"
+    print(verdict)
+
+
+def _matches(kind, expected, answer):
+    if kind == "exact":
+        return answer_digest(answer) == expected
+    if kind == "close":
+        values, rtol = expected
+        got = np.asarray(answer, dtype=float)
+        return got.shape == np.shape(values) and bool(np.allclose(got, values, rtol=rtol, atol=1e-12))
+    raise ValueError(f"unknown check kind {kind!r}")
+
+
+def _normal(answer):
+    """Normalise an exact answer so that 10, np.int64(10) and 10.0 compare alike."""
+    if isinstance(answer, (list, tuple, np.ndarray)):
+        return tuple(_normal(a) for a in answer)
+    if isinstance(answer, str):
+        return answer.strip().lower()
+    if isinstance(answer, (bool, np.bool_)):
+        return bool(answer)
+    if isinstance(answer, (int, float, np.integer, np.floating)) and float(answer).is_integer():
+        return int(answer)
+    return answer
