@@ -51,7 +51,10 @@ def setup_notebook(seed: int = SEED) -> None:
     * one seaborn theme with a colour-blind-safe palette for every figure;
     * library warnings print as one deterministic line, without a file path;
       each distinct warning is shown once per cell location.
-    * Python, NumPy and torch are seeded with ``seed``.
+    * Python, NumPy and torch are seeded with ``seed``;
+    * torch computes on one CPU thread: the book's networks are so small that
+      more threads cost more than they gain (badly so when notebooks or sweeps
+      run side by side), and results then do not depend on the core count.
     """
     import matplotlib as mpl
     import seaborn as sns
@@ -62,6 +65,9 @@ def setup_notebook(seed: int = SEED) -> None:
     mpl.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "figure.figsize": (6.4, 3.6)})
     warnings.showwarning = _warning_as_note
     set_seed(seed)
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def set_seed(seed: int = SEED) -> None:
@@ -324,9 +330,14 @@ def plot_loss_curve(losses, title=None, ax=None, label=None, **line_kw):
 
 @dataclass
 class History:
-    """What :func:`train` returns: the mean loss of every epoch and the time taken."""
+    """What :func:`train` returns: per-epoch losses and the time taken.
+
+    ``losses`` are mean training-batch losses; ``eval_losses`` (when evaluation
+    data were given) the loss on those data, computed in ``eval()`` mode.
+    """
 
     losses: list = field(default_factory=list)
+    eval_losses: list = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -351,14 +362,30 @@ def model_device(model):
     return next(model.parameters(), torch.empty(0)).device
 
 
-def train(model, loss_fn, optimizer, loader, n_epochs, device=None, report_every=10):
+def evaluate_loss(model, loss_fn, X, y):
+    """Loss of ``model`` on tensors ``X, y`` in eval mode, without gradients."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    device = model_device(model)
+    with torch.no_grad():
+        y = y.to(device)
+        loss = loss_fn(model(X.to(device)), y.unsqueeze(-1) if y.dim() == 1 else y).item()
+    model.train(was_training)
+    return loss
+
+
+def train(model, loss_fn, optimizer, loader, n_epochs, device=None, report_every=10,
+          eval_data=None):
     """Train ``model`` for ``n_epochs`` over the batches of a DataLoader.
 
     Each batch is moved to ``device`` (default: the model's device). A target of
     shape ``(batch,)`` is turned into ``(batch, 1)`` to match a one-output net.
     Prints the mean training loss at epoch 1, every ``report_every`` epochs and
     the last one (``report_every=0`` prints nothing), then the total time.
-    Returns a :class:`History`.
+    With ``eval_data=(X, y)`` the loss on those data is also recorded after
+    every epoch. Returns a :class:`History`.
     """
     device = model_device(model) if device is None else device
     model.to(device)
@@ -370,6 +397,8 @@ def train(model, loss_fn, optimizer, loader, n_epochs, device=None, report_every
         for x, y in loader:
             total += _step(model, loss_fn, optimizer, x.to(device), y.to(device))
         history.losses.append(total / len(loader))
+        if eval_data is not None:
+            history.eval_losses.append(evaluate_loss(model, loss_fn, *eval_data))
         _report(epoch, history.losses[-1], report_every, n_epochs)
     history.seconds = time.perf_counter() - start
     if report_every:
@@ -467,10 +496,14 @@ def sweep(make_model, configs, X, y, X_test=None, y_test=None, cv_scoring=None, 
 
 
 def sweep_table(results, key: str) -> pd.DataFrame:
-    """One row per sweep result: the swept parameter, iterations and scores."""
+    """One row per sweep result: the swept parameter (as text), iterations and scores.
+
+    ``converged`` is False where a fit stopped at ``max_iter`` with a
+    ConvergenceWarning.
+    """
     rows = []
     for r in results:
-        row = {key: r.params[key], "iterations": len(r.loss_curve),
+        row = {key: f"{r.params[key]:g}", "iterations": len(r.loss_curve),
                "final loss": r.loss_curve[-1]}
         if r.test_score is not None:
             row["test score"] = r.test_score
@@ -529,6 +562,30 @@ ANSWERS = {
                      "three unrounded numbers: exp(u) divided by the sum of exp(u)."),
     "iris-accuracy": ("close", (29 / 30, 1e-6),
                       "correct predictions sit on the diagonal; divide by the number of flowers."),
+    # chapter 5
+    "regression-params": ("exact", "22f2c8e194c42ba7",
+                          "each layer has (inputs + 1) x neurons parameters."),
+    "noise-floor": ("close", (0.10500162601724777, 1e-6),
+                    "use sklearn.metrics.mean_squared_error on the test set (no factor 1/2)."),
+    # chapter 6
+    "log-loss": ("close", (0.21234500664788206, 1e-6),
+                 "average -[y log p + (1 - y) log(1 - p)] over the four observations."),
+    "zero-weights": ("close", (1.2203309812270375, 1e-6),
+                     "the prediction is then the same constant for every input; "
+                     "use the 1/2n loss of the chapter on the training set."),
+    # chapter 7
+    "quadratic-limit": ("close", ((-1.2) ** 10, 1e-9),
+                        "each step multiplies p by the same factor 1 - lr * a."),
+    "halving-decay": ("close", (0.5 ** (1 / 100), 1e-9),
+                      "solve s ** 100 == 1/2 for s."),
+    "best-batch": ("exact", "3fdba35f04dc8c46",
+                   "count full batches of 64 in 800 points, and whether anything is left over."),
+    # chapter 8
+    "second-layer-weight": ("close", (0.2542581880, 1e-6),
+                            "one path only: dL/dyhat, the output weight, ReLU' of the layer-2 "
+                            "neuron and the activation feeding the weight."),
+    "dead-relu": ("close", (0.0022040531, 1e-6),
+                  "change the bias in a copy of biases, then call backprop with the copy."),
 }
 
 

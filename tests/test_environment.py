@@ -1,0 +1,54 @@
+"""The pinned environment: requirements.txt and environment.yml agree, pins are exact."""
+
+import re
+
+import yaml
+
+REQUIRED = {"torch": "2.13.0", "numpy": "2.4.6", "pandas": "3.1.1", "scipy": "1.17.1",
+            "scikit-learn": "1.9.1", "matplotlib": "3.11.2", "seaborn": "0.13.2",
+            "networkx": "3.6.1", "nbval": "0.11.0"}
+
+
+def requirements(root):
+    pins = {}
+    for line in (root / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"'{line}' is not pinned with =="
+            pins[name.lower()] = version
+    return pins
+
+
+def test_required_pins(root):
+    pins = requirements(root)
+    for name, version in REQUIRED.items():
+        assert pins.get(name) == version, name
+    for name in ("jupyterlab", "ipykernel", "pytest", "pytest-xdist"):
+        assert re.fullmatch(r"\d+(\.\d+)+", pins[name]), name
+
+
+def test_environment_yml_agrees_with_requirements(root):
+    env = yaml.safe_load((root / "environment.yml").read_text())
+    assert "python=3.11" in env["dependencies"]
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    pins = dict(line.split("==") for line in pip if "==" in line)
+    assert {k.lower(): v for k, v in pins.items()} == requirements(root)
+    assert "-e ." in pip
+
+
+def test_installed_versions_are_the_pinned_ones(root):
+    from importlib.metadata import version
+
+    for name, pinned in requirements(root).items():
+        assert version(name).split("+")[0] == pinned, name
+
+
+def test_quarto_is_not_a_test_dependency(root):
+    assert "quarto" not in (root / "requirements.txt").read_text()
+    assert "quarto-cli" in (root / "requirements-site.txt").read_text()
+
+
+def test_ci_runs_make_test(root):
+    assert "make test" in (root / ".ci" / "run").read_text()
+    assert (root / "README.md").read_text().splitlines()[3].startswith("make lab")

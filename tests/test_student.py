@@ -1,0 +1,59 @@
+"""Student notebooks: generated without solutions, and they run top to bottom."""
+
+import os
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+import make_student
+from conftest import CHAPTERS, read_notebook
+
+
+@pytest.fixture(scope="module")
+def student_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("student") / "chapters"
+    make_student.main(str(CHAPTERS[0].parent), str(out))
+    return out
+
+
+def test_one_copy_per_chapter(student_dir):
+    assert sorted(p.name for p in student_dir.glob("*.ipynb")) == [p.name for p in CHAPTERS]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_copy_has_no_solution_and_no_outputs(student_dir, path):
+    original, copy = read_notebook(path), read_notebook(student_dir / path.name)
+    text = nbformat.writes(copy)
+    assert "when-profile" not in text and '"solution"' not in text
+    assert all(not c.get("outputs") and c.get("execution_count") is None
+               for c in copy.cells if c.cell_type == "code")
+    kept = [c for c in original.cells if "solution" not in c.metadata.get("tags", [])]
+    # every cell outside the solution divs is kept unchanged, in order
+    sources = [c.source for c in copy.cells]
+    it = iter(c.source for c in kept)
+    assert all(any(s == k for k in it) for s in sources)
+    dropped = len(original.cells) - len(copy.cells)
+    n_exercises = sum(c.source.startswith("::: {#exr-") for c in original.cells)
+    assert dropped >= 3 * n_exercises
+
+
+def test_unclosed_solution_div_is_an_error():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell('::: {.content-visible when-profile="solutions"}'),
+        nbformat.v4.new_code_cell("answer = 1")])
+    with pytest.raises(ValueError, match="never closed"):
+        make_student.student_copy(nb)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_copy_runs_and_every_check_says_not_answered(student_dir, path, tmp_path, monkeypatch):
+    monkeypatch.setenv("NNBOOK_OUTPUT_DIR", str(tmp_path))   # never share files with nbval's run
+    nb = read_notebook(student_dir / path.name)
+    NotebookClient(nb, timeout=900, kernel_name="python3",
+                   resources={"metadata": {"path": str(student_dir)}}).execute()
+    checks = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("nh.check(")]
+    assert checks
+    for cell in checks:
+        printed = "".join(o.get("text", "") for o in cell.outputs)
+        assert "Not answered yet" in printed, printed
