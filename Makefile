@@ -58,4 +58,4 @@ site-solutions:  ## render the book with the solutions profile (same as make sit
 	$(MAKE) site SOLUTIONS=1
 
 clean:           ## remove generated files (not the virtual environment)
-	rm -rf _output _student _book .quarto
+	rm -rf _output _student _book _book-solutions .quarto

@@ -44,18 +44,38 @@ def sanitize(text: str, pairs=None) -> str:
     return text
 
 
+def coalesce_streams(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Merge consecutive stdout (or stderr) chunks of a cell into one output.
+
+    How a kernel splits a cell's printing into chunks depends on timing; the
+    merged text does not. nbval merges them the same way before comparing.
+    """
+    for cell in nb.cells:
+        merged = []
+        for out in cell.get("outputs", []):
+            if (merged and out.output_type == "stream" and merged[-1].output_type == "stream"
+                    and merged[-1].name == out.name):
+                merged[-1].text += out.text
+            else:
+                merged.append(out)
+        if cell.cell_type == "code":
+            cell.outputs = merged
+    return nb
+
+
 def execute(path: Path, timeout: int = 900) -> nbformat.NotebookNode:
     """Run a notebook top to bottom in a fresh ``python3`` kernel in its folder."""
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()
-    return nb
+    return coalesce_streams(nb)
 
 
 def differences(old: nbformat.NotebookNode, new: nbformat.NotebookNode) -> list[str]:
     """Cells whose sanitized outputs (or execution counts) differ."""
     pairs = sanitizers()
+    old, new = coalesce_streams(old), coalesce_streams(new)
     found = []
     for k, (a, b) in enumerate(zip(old.cells, new.cells)):
         if a.cell_type != "code":

@@ -4,7 +4,7 @@
 
 A solution is a code cell tagged ``solution``, or everything between a markdown
 cell that opens ``::: {.content-visible when-profile="solutions"}`` and the
-markdown cell that closes it with ``:::``. Those cells are dropped, every
+markdown cell whose ``:::`` closes it (text may come before that line). Those cells are dropped, every
 output and execution count is cleared, and every other cell is kept as it is.
 """
 
@@ -22,23 +22,26 @@ def _opens_solution(cell) -> bool:
     return cell.cell_type == "markdown" and cell.source.lstrip().startswith(SOLUTION_OPEN)
 
 
-def _closes_div(cell) -> bool:
-    return cell.cell_type == "markdown" and cell.source.strip() == ":::"
+def _fence_balance(cell) -> int:
+    """Divs a markdown cell opens (``::: {...}`` lines) minus those it closes (``:::``)."""
+    if cell.cell_type != "markdown":
+        return 0
+    lines = [ln.strip() for ln in cell.source.splitlines()]
+    return sum(ln.startswith(":::") and ln != ":::" for ln in lines) - lines.count(":::")
 
 
 def student_copy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy of ``nb`` without solution cells or outputs."""
     out = nbformat.v4.new_notebook(metadata=nb.metadata)
-    inside = False
+    depth = 0          # open divs since the solution div opened; 0 = outside a solution
     for cell in nb.cells:
         if _opens_solution(cell):
-            if inside:
+            if depth:
                 raise ValueError("a solution div opens inside another one: close it with ':::'")
-            inside = True
+            depth = _fence_balance(cell)
             continue
-        if inside:
-            if _closes_div(cell):
-                inside = False
+        if depth:
+            depth += _fence_balance(cell)
             continue
         if "solution" in cell.get("metadata", {}).get("tags", []):
             continue
@@ -47,7 +50,7 @@ def student_copy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.outputs = []
             cell.execution_count = None
         out.cells.append(cell)
-    if inside:
+    if depth:
         raise ValueError("a solution div is never closed: add a markdown cell holding ':::'")
     return out
 

@@ -51,8 +51,8 @@ def setup_notebook(seed: int = SEED) -> None:
     * one seaborn theme with a colour-blind-safe palette for every figure;
     * library warnings print as one deterministic line, without a file path;
       each distinct warning is shown once per cell location.
-    * Python, NumPy and torch are seeded with ``seed``;
-    * torch computes on one CPU thread: the book's networks are so small that
+    * Python, NumPy and (if imported) torch are seeded with ``seed``;
+    * torch, if imported, computes on one CPU thread: the book's networks are so small that
       more threads cost more than they gain (badly so when notebooks or sweeps
       run side by side), and results then do not depend on the core count.
     """
@@ -65,20 +65,20 @@ def setup_notebook(seed: int = SEED) -> None:
     mpl.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "figure.figsize": (6.4, 3.6)})
     warnings.showwarning = _warning_as_note
     set_seed(seed)
-    import torch
-
-    torch.set_num_threads(1)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
 
 
 def set_seed(seed: int = SEED) -> None:
-    """Seed Python's ``random``, NumPy's legacy global generator and torch."""
+    """Seed Python's ``random``, NumPy's legacy global generator and torch.
+
+    torch is seeded only if the notebook has imported it (importing it here
+    would cost chapters that never use it a couple of seconds).
+    """
     random.seed(seed)
     np.random.seed(seed)
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a pinned dependency
-        return
-    torch.manual_seed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
 
 
 def best_device(verbose: bool = True):
@@ -465,19 +465,26 @@ class SweepResult:
     warnings: list = field(default_factory=list)
 
 
-def _fit_one(make_model, params, X, y, X_test, y_test, cv_scoring):
-    from sklearn.model_selection import cross_val_score
+def _fit_task(make_model, params, X, y, train=None, test=None, scoring=None):
+    """One fit of a sweep: the full fit (``train is None``) or one CV fold.
+
+    Returns the fitted model (full fit) or the fold's score, plus the distinct
+    warnings the fit raised.
+    """
+    from sklearn.metrics import get_scorer
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = make_model(**params).fit(X, y)
-        cv = None
-        if cv_scoring:
-            cv = float(cross_val_score(make_model(**params), X, y, scoring=cv_scoring).mean())
-    mlp = model[-1] if hasattr(model, "steps") else model
-    test = None if X_test is None else float(model.score(X_test, y_test))
-    notes = sorted({f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught})
-    return SweepResult(params, model, list(mlp.loss_curve_), test, cv, notes)
+        if train is None:
+            result = make_model(**params).fit(X, y)
+        else:
+            model = make_model(**params).fit(_rows(X, train), _rows(y, train))
+            result = get_scorer(scoring)(model, _rows(X, test), _rows(y, test))
+    return result, {f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught}
+
+
+def _rows(data, index):
+    return data.iloc[index] if hasattr(data, "iloc") else data[index]
 
 
 def sweep(make_model, configs, X, y, X_test=None, y_test=None, cv_scoring=None, n_jobs=-1):
@@ -485,14 +492,33 @@ def sweep(make_model, configs, X, y, X_test=None, y_test=None, cv_scoring=None, 
 
     Each result holds the fitted model, its loss curve, the test score (R² or
     accuracy, when test data are given), the mean 5-fold cross-validated score
-    (when ``cv_scoring`` is given) and the distinct warnings the fits raised,
-    collected instead of printed. Results come back in the order of
-    ``configs`` and are identical to a serial run (``n_jobs=1``).
+    (when ``cv_scoring`` is given: the same folds and score as scikit-learn's
+    ``cross_val_score``) and the distinct warnings the fits raised, collected
+    instead of printed. Every fit, including each cross-validation fold, is a
+    separate job for joblib, so one slow configuration does not hold up the
+    rest. Results come back in the order of ``configs`` and are identical to a
+    serial run (``n_jobs=1``).
     """
     from joblib import Parallel, delayed
+    from sklearn.model_selection import KFold
 
-    jobs = (delayed(_fit_one)(make_model, p, X, y, X_test, y_test, cv_scoring) for p in configs)
-    return Parallel(n_jobs=n_jobs)(jobs)
+    folds = list(KFold(n_splits=5).split(X)) if cv_scoring else []
+    tasks = [(i, None, None) for i in range(len(configs))]
+    tasks += [(i, train, test) for i in range(len(configs)) for train, test in folds]
+    outputs = Parallel(n_jobs=n_jobs)(
+        delayed(_fit_task)(make_model, configs[i], X, y, train, test, cv_scoring)
+        for i, train, test in tasks)
+    results = []
+    for i, params in enumerate(configs):
+        mine = [out for (k, train, _), out in zip(tasks, outputs) if k == i]
+        model, notes = mine[0]
+        scores = [score for score, _ in mine[1:]]
+        notes = set(notes).union(*(n for _, n in mine[1:]))
+        mlp = model[-1] if hasattr(model, "steps") else model
+        test = None if X_test is None else float(model.score(X_test, y_test))
+        cv = float(np.mean(scores)) if scores else None
+        results.append(SweepResult(params, model, list(mlp.loss_curve_), test, cv, sorted(notes)))
+    return results
 
 
 def sweep_table(results, key: str) -> pd.DataFrame:
@@ -512,6 +538,26 @@ def sweep_table(results, key: str) -> pd.DataFrame:
         row["converged"] = not any("ConvergenceWarning" in w for w in r.warnings)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def plot_sweep(results, title, ncols=1, figsize=None, suptitle=None):
+    """One loss curve per sweep result, each titled by ``title(result)``.
+
+    Panels are laid out in ``ncols`` columns (default: stacked in one column).
+    Returns the flat array of Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    nrows = -(-len(results) // ncols)
+    figsize = figsize or (6 if ncols == 1 else 3.5 * ncols, 2.2 * nrows)
+    _, axes = plt.subplots(nrows, ncols, figsize=figsize, layout="constrained", squeeze=False)
+    axes = axes.ravel()
+    for ax, r in zip(axes, results):
+        plot_loss_curve(r.loss_curve, ax=ax, title=title(r))
+        ax.set_xlabel("iteration")
+    if suptitle:
+        axes[0].figure.suptitle(suptitle)
+    return axes
 
 
 def report_warnings(results, key: str) -> None:

@@ -225,7 +225,11 @@ def test_sweep_cv_score_and_table():
     XTR, _, YTR, _ = nh.regression_split()
     res = nh.sweep(nh.regression_pipeline, [{"learning_rate_init": 0.01, "max_iter": 5}],
                    XTR, YTR, cv_scoring="neg_mean_squared_error", n_jobs=1)
-    assert res[0].cv_score < 0
+    from sklearn.model_selection import cross_val_score
+
+    expected = cross_val_score(nh.regression_pipeline(learning_rate_init=0.01, max_iter=5), XTR, YTR,
+                               scoring="neg_mean_squared_error").mean()
+    assert res[0].cv_score == expected      # the same folds and scorer, to the bit
     table = nh.sweep_table(res, "learning_rate_init")
     assert list(table.columns) == ["learning_rate_init", "iterations", "final loss", "CV score",
                                    "converged"]
@@ -272,3 +276,13 @@ def test_answer_key_holds_no_plain_exact_answers():
         if kind == "exact":
             assert isinstance(expected, str) and len(expected) == 16, name
         assert hint, name
+
+
+def test_plot_sweep_one_titled_panel_per_result():
+    results = [nh.SweepResult({"alpha": a}, None, [3.0, 2.0, 1.0 + a]) for a in (0.1, 1.0, 10.0)]
+    axes = nh.plot_sweep(results, lambda r: f"alpha {r.params['alpha']:g}", suptitle="s")
+    assert [ax.get_title() for ax in axes] == ["alpha 0.1", "alpha 1", "alpha 10"]
+    assert list(axes[2].lines[0].get_ydata()) == [3.0, 2.0, 11.0]
+    assert axes[0].figure._suptitle.get_text() == "s"
+    wide = nh.plot_sweep(results, lambda r: "", ncols=3)
+    assert len(wide) == 3 and wide[0].get_position().y0 == wide[2].get_position().y0

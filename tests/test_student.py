@@ -57,3 +57,16 @@ def test_copy_runs_and_every_check_says_not_answered(student_dir, path, tmp_path
     for cell in checks:
         printed = "".join(o.get("text", "") for o in cell.outputs)
         assert "Not answered yet" in printed, printed
+
+
+def test_solution_div_may_close_after_text_and_nest():
+    md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
+    nb = nbformat.v4.new_notebook(cells=[
+        md("intro"),
+        md('::: {.content-visible when-profile="solutions"}\n**Solution.**'),
+        code("answer = 1"),
+        md("::: {.callout-tip}\nnested\n:::"),
+        md("Some closing words.\n:::"),
+        code("check(answer)")])
+    copy = make_student.student_copy(nb)
+    assert [c.source for c in copy.cells] == ["intro", "check(answer)"]
