@@ -1,20 +1,24 @@
-"""Test-run order: the slowest chapter notebooks start first.
+"""Test-run order: the slowest notebooks start first.
 
-pytest-xdist (``--dist loadscope``) hands whole notebooks to its workers in
-collection order. Starting with the notebooks that run sweeps and long
-trainings lets the short ones fill the gaps, so both cores finish together.
+pytest-xdist (``--dist loadscope``) hands out whole notebooks (and whole test
+classes) to its workers in collection order. Starting with the chapters that
+run sweeps and long trainings, both their nbval run and the run of their
+student copy, lets the short ones fill the gaps, so both cores finish together.
 """
 
-SLOWEST_FIRST = ("07-", "03-", "06-")   # sweeps with cross-validation; two 300-epoch trainings
+import re
+
+SLOWEST_FIRST = ("07", "03", "06")   # sweeps with cross-validation; 300-epoch training; sweeps
 
 
 def _rank(item):
-    name = item.path.name
-    for k, prefix in enumerate(SLOWEST_FIRST):
-        if name.startswith(prefix) and name.endswith(".ipynb"):
+    for k, chapter in enumerate(SLOWEST_FIRST):
+        if re.search(rf"(?<![0-9]){chapter}[-_]", item.nodeid):
             return k
-    return len(SLOWEST_FIRST) + (0 if item.path.suffix == ".ipynb" else 1)
+    if item.path.suffix == ".ipynb" or "StudentCopy" in item.nodeid:
+        return len(SLOWEST_FIRST)
+    return len(SLOWEST_FIRST) + 1
 
 
 def pytest_collection_modifyitems(items):
-    items.sort(key=_rank)      # stable: cells keep their order within a notebook
+    items.sort(key=_rank)      # a stable sort: cells keep their order within a notebook

@@ -1,7 +1,5 @@
 """Student notebooks: generated without solutions, and they run top to bottom."""
 
-import os
-
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -46,17 +44,27 @@ def test_unclosed_solution_div_is_an_error():
         make_student.student_copy(nb)
 
 
-@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
-def test_copy_runs_and_every_check_says_not_answered(student_dir, path, tmp_path, monkeypatch):
-    monkeypatch.setenv("NNBOOK_OUTPUT_DIR", str(tmp_path))   # never share files with nbval's run
-    nb = read_notebook(student_dir / path.name)
-    NotebookClient(nb, timeout=900, kernel_name="python3",
-                   resources={"metadata": {"path": str(student_dir)}}).execute()
-    checks = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("nh.check(")]
-    assert checks
-    for cell in checks:
-        printed = "".join(o.get("text", "") for o in cell.outputs)
-        assert "Not answered yet" in printed, printed
+class _StudentCopyRun:
+    """Runs one chapter's student copy top to bottom (one class per chapter, below,
+    so that pytest-xdist's loadscope can give each run to a different worker)."""
+
+    chapter = None
+
+    def test_runs_and_every_check_says_not_answered(self, student_dir, tmp_path, monkeypatch):
+        monkeypatch.setenv("NNBOOK_OUTPUT_DIR", str(tmp_path))  # never share files with nbval's run
+        nb = read_notebook(student_dir / self.chapter.name)
+        NotebookClient(nb, timeout=900, kernel_name="python3",
+                       resources={"metadata": {"path": str(student_dir)}}).execute()
+        checks = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("nh.check(")]
+        assert checks
+        for cell in checks:
+            printed = "".join(o.get("text", "") for o in cell.outputs)
+            assert "Not answered yet" in printed, printed
+
+
+for _path in CHAPTERS:
+    _name = "TestStudentCopy_" + _path.stem.replace("-", "_")
+    globals()[_name] = type(_name, (_StudentCopyRun,), {"chapter": _path})
 
 
 def test_solution_div_may_close_after_text_and_nest():
