@@ -1,4 +1,4 @@
-"""Test-run order: the slowest notebooks start first.
+"""Test-run set-up: kernels that cannot collide, and the slowest notebooks first.
 
 pytest-xdist (``--dist loadscope``) hands out whole notebooks (and whole test
 classes) to its workers in collection order. Starting with the chapters that
@@ -7,6 +7,14 @@ student copy, lets the short ones fill the gaps, so both cores finish together.
 """
 
 import re
+
+import nbval.kernel
+
+from execute_notebooks import IsolatedKernelManager
+
+# nbval starts its kernels through this name; give them private IPC sockets so
+# that two kernels started at once by the two xdist workers never share a port.
+nbval.kernel.KernelManager = IsolatedKernelManager
 
 SLOWEST_FIRST = ("07", "03", "06")   # sweeps with cross-validation; 300-epoch training; sweeps
 

@@ -14,17 +14,50 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nbformat
+from jupyter_client.manager import AsyncKernelManager, KernelManager
+from jupyter_core.paths import jupyter_runtime_dir
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from traitlets import HasTraits, default
 
 SANITIZE_FILE = Path(__file__).resolve().parent.parent / "tests" / "nbval-sanitize.cfg"
+
+
+class _PrivateSockets(HasTraits):
+    """Talk to the kernel over IPC sockets in a private temporary folder.
+
+    Over TCP, kernels started at the same moment by parallel processes (nbval
+    under pytest-xdist, or ``make execute``) can be handed the same free port
+    and then receive each other's messages (jupyter_client issue 487). Socket
+    files with a unique name cannot collide.
+    """
+
+    @default("transport")
+    def _default_transport(self):
+        return "ipc"
+
+    @default("ip")
+    def _default_ip(self):
+        folder = jupyter_runtime_dir()     # jupyter_client deletes the socket files at shutdown
+        os.makedirs(folder, exist_ok=True)
+        return os.path.join(folder, f"kernel-{uuid.uuid4()}-ipc")
+
+
+class IsolatedKernelManager(_PrivateSockets, KernelManager):
+    """A KernelManager whose kernel cannot cross wires with another one (used by nbval)."""
+
+
+class AsyncIsolatedKernelManager(_PrivateSockets, AsyncKernelManager):
+    """The same, for nbclient."""
 
 
 def sanitizers(path: Path = SANITIZE_FILE) -> list[tuple[re.Pattern, str]]:
@@ -67,6 +100,7 @@ def execute(path: Path, timeout: int = 900) -> nbformat.NotebookNode:
     """Run a notebook top to bottom in a fresh ``python3`` kernel in its folder."""
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                            kernel_manager_class=AsyncIsolatedKernelManager,
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()
     return coalesce_streams(nb)

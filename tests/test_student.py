@@ -5,6 +5,7 @@ import pytest
 from nbclient import NotebookClient
 
 import make_student
+from execute_notebooks import AsyncIsolatedKernelManager
 from conftest import CHAPTERS, read_notebook
 
 
@@ -54,6 +55,7 @@ class _StudentCopyRun:
         monkeypatch.setenv("NNBOOK_OUTPUT_DIR", str(tmp_path))  # never share files with nbval's run
         nb = read_notebook(student_dir / self.chapter.name)
         NotebookClient(nb, timeout=900, kernel_name="python3",
+                       kernel_manager_class=AsyncIsolatedKernelManager,
                        resources={"metadata": {"path": str(student_dir)}}).execute()
         checks = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("nh.check(")]
         assert checks
