@@ -179,6 +179,22 @@ def regression_split():
     return train_test_split(df[["X"]], df["Y"], test_size=0.2, random_state=1)
 
 
+def circles_mlp(**params):
+    """The lesson's (unfitted) two-circles classifier: (8, 6) ReLU, max_iter 10000, seed 2024."""
+    from sklearn.neural_network import MLPClassifier
+
+    return MLPClassifier(**{**dict(hidden_layer_sizes=(8, 6), activation="relu",
+                                   max_iter=10000, random_state=SEED), **params})
+
+
+def iris_mlp(**params):
+    """The lesson's (unfitted) iris classifier: (3, 2) ReLU, max_iter 6000, seed 2024."""
+    from sklearn.neural_network import MLPClassifier
+
+    return MLPClassifier(**{**dict(hidden_layer_sizes=(3, 2), activation="relu",
+                                   max_iter=6000, random_state=SEED), **params})
+
+
 def regression_pipeline(**mlp_params):
     """Scaler (pandas output) plus ``MLPRegressor`` with the lesson's settings.
 

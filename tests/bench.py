@@ -24,7 +24,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
-from sklearn.neural_network import MLPClassifier  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 import nnhelpers as nh  # noqa: E402
@@ -50,8 +49,7 @@ def bench_mlp_draw():
     XTR, _, YTR, _ = nh.regression_split()
     reg = nh.regression_pipeline().fit(XTR, YTR)
     XTR_i, _, YTR_i, _ = nh.iris_split()
-    iris = MLPClassifier(hidden_layer_sizes=(3, 2), max_iter=6000,
-                         random_state=2024).fit(StandardScaler().fit_transform(XTR_i), YTR_i)
+    iris = nh.iris_mlp().fit(StandardScaler().fit_transform(XTR_i), YTR_i)
     big = median_seconds(lambda: draw_and_render(reg["mlp"], figsize=(16, 16), alpha=0.5), 5)
     small = median_seconds(lambda: draw_and_render(iris, label_pos=1.3 / 7, add_labels=True), 5)
     print("mlp_draw, draw + render to PNG (median of 5)")

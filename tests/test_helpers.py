@@ -288,3 +288,14 @@ def test_plot_sweep_one_titled_panel_per_result():
     assert axes[0].figure._suptitle.get_text() == "s"
     wide = nh.plot_sweep(results, lambda r: "", ncols=3)
     assert len(wide) == 3 and wide[0].get_position().y0 == wide[2].get_position().y0
+
+
+def test_lesson_model_builders_carry_the_lessons_settings():
+    assert nh.circles_mlp().get_params()["hidden_layer_sizes"] == (8, 6)
+    assert nh.circles_mlp().get_params()["max_iter"] == 10000
+    assert nh.iris_mlp().get_params()["hidden_layer_sizes"] == (3, 2)
+    assert nh.iris_mlp(max_iter=5).get_params()["max_iter"] == 5
+    mlp = nh.regression_pipeline(alpha=0.1)[-1].get_params()
+    assert (mlp["hidden_layer_sizes"], mlp["alpha"], mlp["random_state"]) == ((80, 20), 0.1, 2024)
+    XTR, XTS, YTR, YTS = nh.circles_split()
+    assert nh.circles_mlp().fit(XTR, YTR).n_iter_ == 413          # as in chapter 2
