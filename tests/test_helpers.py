@@ -1,16 +1,13 @@
 """Unit tests of scripts/nnhelpers.py."""
 
-import sys
 import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
 import nnhelpers as nh
