@@ -31,7 +31,7 @@ nbval: $(STAMP)  ## only the strict nbval run of the chapters
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope $(NBVAL) chapters
 
 lab: $(STAMP)    ## open the chapters in JupyterLab
-	$(BIN)/jupyter lab chapters
+	$(BIN)/jupyter lab chapters $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 execute: $(STAMP) ## re-run every notebook in place (after a deliberate change)
 	$(BIN)/python scripts/execute_notebooks.py chapters/*.ipynb
