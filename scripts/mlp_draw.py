@@ -147,9 +147,8 @@ def mlp_graph(model, show_bias=False):
         for index, label in enumerate(layer_names):
             graph.add_node((layer, index), layer=layer, index=index, label=label, kind=kind)
     for layer, w in enumerate(weights):
-        rows, cols = np.nonzero(np.ones_like(w, dtype=bool))
-        graph.add_edges_from(((layer, int(i)), (layer + 1, int(j)), {"weight": float(w[i, j])})
-                             for i, j in zip(rows, cols))
+        graph.add_edges_from(((layer, i), (layer + 1, j), {"weight": float(value)})
+                             for (i, j), value in np.ndenumerate(w))
         if show_bias:
             graph.add_node((layer, "bias"), layer=layer, index="bias", label="1", kind="bias")
             graph.add_edges_from(((layer, "bias"), (layer + 1, j), {"weight": float(b)})

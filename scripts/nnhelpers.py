@@ -392,6 +392,30 @@ def evaluate_loss(model, loss_fn, X, y):
     return loss
 
 
+def _train_epochs(model, loss_fn, optimizer, epoch_batches, n_epochs, report_every, eval_data):
+    """The epoch loop shared by :func:`train` and :func:`train_fast`.
+
+    ``epoch_batches()`` yields one epoch's ``(x, y)`` batches, already on the
+    model's device.
+    """
+    model.train()
+    history = History()
+    start = time.perf_counter()
+    for epoch in range(1, n_epochs + 1):
+        total, n_batches = 0.0, 0
+        for x, y in epoch_batches():
+            total += _step(model, loss_fn, optimizer, x, y)
+            n_batches += 1
+        history.losses.append(total / n_batches)
+        if eval_data is not None:
+            history.eval_losses.append(evaluate_loss(model, loss_fn, *eval_data))
+        _report(epoch, history.losses[-1], report_every, n_epochs)
+    history.seconds = time.perf_counter() - start
+    if report_every:
+        print(f"Training took {history.seconds:.1f} s")
+    return history
+
+
 def train(model, loss_fn, optimizer, loader, n_epochs, device=None, report_every=10,
           eval_data=None):
     """Train ``model`` for ``n_epochs`` over the batches of a DataLoader.
@@ -405,21 +429,8 @@ def train(model, loss_fn, optimizer, loader, n_epochs, device=None, report_every
     """
     device = model_device(model) if device is None else device
     model.to(device)
-    model.train()
-    history = History()
-    start = time.perf_counter()
-    for epoch in range(1, n_epochs + 1):
-        total = 0.0
-        for x, y in loader:
-            total += _step(model, loss_fn, optimizer, x.to(device), y.to(device))
-        history.losses.append(total / len(loader))
-        if eval_data is not None:
-            history.eval_losses.append(evaluate_loss(model, loss_fn, *eval_data))
-        _report(epoch, history.losses[-1], report_every, n_epochs)
-    history.seconds = time.perf_counter() - start
-    if report_every:
-        print(f"Training took {history.seconds:.1f} s")
-    return history
+    batches = lambda: ((x.to(device), y.to(device)) for x, y in loader)  # noqa: E731
+    return _train_epochs(model, loss_fn, optimizer, batches, n_epochs, report_every, eval_data)
 
 
 def shuffled_batches(X, y, batch_size):
@@ -441,28 +452,17 @@ def shuffled_batches(X, y, batch_size):
         yield X[idx], y[idx]
 
 
-def train_fast(model, loss_fn, optimizer, X, y, n_epochs, batch_size=16, report_every=10):
-    """Like :func:`train`, but on tensors already on the model's device.
+def train_fast(model, loss_fn, optimizer, X, y, n_epochs, batch_size=16, report_every=10,
+               eval_data=None):
+    """Like :func:`train`, but on tensors held on the model's device, without a DataLoader.
 
-    No DataLoader: batches come from :func:`shuffled_batches`, which follows the
-    DataLoader's random draws, so the losses equal :func:`train`'s to the bit.
+    Batches come from :func:`shuffled_batches`, which follows the DataLoader's
+    random draws, so the losses equal :func:`train`'s to the bit.
     """
     device = model_device(model)
     X, y = X.to(device), y.to(device)
-    model.train()
-    history = History()
-    n_batches = -(-len(X) // batch_size)
-    start = time.perf_counter()
-    for epoch in range(1, n_epochs + 1):
-        total = 0.0
-        for xb, yb in shuffled_batches(X, y, batch_size):
-            total += _step(model, loss_fn, optimizer, xb, yb)
-        history.losses.append(total / n_batches)
-        _report(epoch, history.losses[-1], report_every, n_epochs)
-    history.seconds = time.perf_counter() - start
-    if report_every:
-        print(f"Training took {history.seconds:.1f} s")
-    return history
+    batches = lambda: shuffled_batches(X, y, batch_size)  # noqa: E731
+    return _train_epochs(model, loss_fn, optimizer, batches, n_epochs, report_every, eval_data)
 
 
 # --------------------------------------------------------------------------
@@ -651,7 +651,7 @@ ANSWERS = {
 }
 
 
-def check(name: str, answer) -> str:
+def check(name: str, answer) -> None:
     """Say whether an exercise's answer is right. Never raises.
 
     Prints one of three verdicts: not answered yet, correct, or
