@@ -232,6 +232,49 @@ def prediction_frame(model, X, y, name: str = "model") -> pd.DataFrame:
     return frame
 
 
+def baseline_score(model, X_train, y_train, X_test, y_test) -> float:
+    """Test score of the trivial model that ignores the inputs.
+
+    For a classifier: always predict the majority class of the training data
+    (score = accuracy). For a regressor: always predict the training mean
+    (score = R², so about 0; use :func:`baseline_mse` for its error). ``model``
+    only tells which kind of trivial model to use.
+    """
+    from sklearn.base import is_classifier
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    trivial = (DummyClassifier(strategy="most_frequent") if is_classifier(model)
+               else DummyRegressor(strategy="mean"))
+    return float(trivial.fit(X_train, np.ravel(y_train)).score(X_test, np.ravel(y_test)))
+
+
+def baseline_mse(y_train, y_test) -> float:
+    """Mean squared error on ``y_test`` of always predicting the mean of ``y_train``."""
+    y_train, y_test = np.ravel(y_train).astype(float), np.ravel(y_test).astype(float)
+    return float(np.mean((y_test - y_train.mean()) ** 2))
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion, e.g. an accuracy of ``successes``/``n``.
+
+    Better than the normal approximation for small ``n`` or proportions near 0
+    or 1 (29 of 30 correct gives about (0.83, 0.99), not (0.90, 1.03)).
+    """
+    from scipy.stats import norm
+
+    if not (isinstance(n, (int, np.integer)) and n > 0):
+        raise ValueError(f"n must be a positive whole number of trials, got {n!r}.")
+    if not (0 <= successes <= n):
+        raise ValueError(f"successes must lie between 0 and n={n}, got {successes!r}.")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence!r}.")
+    z = norm.ppf(0.5 + confidence / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
 def _column_names(X):
     if hasattr(X, "columns"):
         return list(X.columns)

@@ -296,3 +296,33 @@ def test_lesson_model_builders_carry_the_lessons_settings():
     assert (mlp["hidden_layer_sizes"], mlp["alpha"], mlp["random_state"]) == ((80, 20), 0.1, 2024)
     XTR, XTS, YTR, YTS = nh.circles_split()
     assert nh.circles_mlp().fit(XTR, YTR).n_iter_ == 413          # as in chapter 2
+
+
+# --- baselines and intervals ------------------------------------------------
+
+def test_baseline_score_majority_class_and_mean():
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    X = np.zeros((6, 1))
+    y_cls = np.array([0, 1, 1, 1, 0, 1])
+    # majority class of training data is 1; test labels: 2 of 4 are 1
+    assert nh.baseline_score(MLPClassifier(), X, y_cls, X[:4], np.array([1, 0, 1, 0])) == 0.5
+    y_reg = np.array([1.0, 2.0, 3.0])
+    assert nh.baseline_mse(y_reg, [2.0, 4.0]) == pytest.approx((0 + 4) / 2)
+    # R² of predicting the training mean on the training data itself is 0
+    assert nh.baseline_score(MLPRegressor(), X[:3], y_reg, X[:3], y_reg) == pytest.approx(0.0)
+
+
+def test_wilson_interval_known_values_and_errors():
+    lo, hi = nh.wilson_interval(29, 30)
+    # closed form for p = 29/30, z = 1.959964: (0.8333, 0.9941)
+    assert lo == pytest.approx(0.8333, abs=1e-3) and hi == pytest.approx(0.9941, abs=1e-3)
+    assert nh.wilson_interval(0, 10)[0] == pytest.approx(0.0, abs=1e-12)
+    assert nh.wilson_interval(10, 10)[1] == pytest.approx(1.0)
+    assert nh.wilson_interval(5, 10, 0.99)[0] < nh.wilson_interval(5, 10, 0.95)[0]
+    for bad in [(31, 30), (-1, 30)]:
+        with pytest.raises(ValueError, match="successes"):
+            nh.wilson_interval(*bad)
+    with pytest.raises(ValueError, match="positive whole"):
+        nh.wilson_interval(1, 0)
+    with pytest.raises(ValueError, match="confidence"):
+        nh.wilson_interval(1, 2, confidence=1.5)
