@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg --nbval-cell-timeout 900
 JOBS   ?= 2
 
-.PHONY: help install test unit nbval lab execute execute-check student site site-solutions bench data clean
+.PHONY: help install test unit nbval lab execute execute-check student site site-solutions bench data clean quarto-check test-site grade
 
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -39,23 +39,41 @@ execute: $(STAMP) ## re-run every notebook in place (after a deliberate change)
 execute-check: $(STAMP) ## re-run every notebook in memory; fail if anything but timings would change
 	$(BIN)/python scripts/execute_notebooks.py --check chapters/*.ipynb
 
-student: $(STAMP) ## write the student notebooks (no solutions, no outputs) to _student/
+student: $(STAMP) ## write the student notebooks (no solutions, no outputs) and the student kit zip to _student/
 	$(BIN)/python scripts/make_student.py chapters _student/chapters
+	$(BIN)/python scripts/make_kit.py _student/chapters _student/neural-networks-student-kit.zip
+
+GRADES ?= _grades
+grade: $(STAMP)  ## grade a class: make grade SUBMISSIONS=folder [GRADES=_grades] (runs untrusted code: README)
+	@test -d "$(SUBMISSIONS)" || { echo "Give the folder of submitted notebooks: make grade SUBMISSIONS=path/to/folder"; exit 1; }
+	$(BIN)/python scripts/grade.py "$(SUBMISSIONS)" --out "$(GRADES)" $(GRADE_ARGS)
 
 data: $(STAMP)   ## regenerate the CSV files in data/
 	$(BIN)/python scripts/make_data.py data
 
 bench: $(STAMP)  ## print the benchmark figures
 	$(BIN)/python tests/bench.py
+	$(BIN)/python tests/bench_grade.py
 
-QUARTO_MISSING := quarto is not on PATH. Install Quarto 1.7 or newer from https://quarto.org/docs/get-started/ (or pip install -r requirements-site.txt where quarto.org is reachable), then run this target again.
+QUARTO_HELP := Install Quarto 1.7 or newer (course machines: bash ../shared/tools/quarto/install.sh; elsewhere https://quarto.org/docs/get-started/ or pip install -r requirements-site.txt), then run this target again.
 
-site: student    ## render the HTML book with Quarto; SOLUTIONS=1 shows the solutions
-	@command -v quarto >/dev/null || { echo "$(QUARTO_MISSING)"; exit 1; }
-	quarto render $(if $(SOLUTIONS),--profile solutions)
+quarto-check:
+	@v=$$(quarto --version 2>/dev/null) || { echo "quarto is not on PATH. $(QUARTO_HELP)"; exit 1; }; \
+	printf '1.7\n%s\n' "$$v" | sort -V -C || { echo "quarto $$v is older than 1.7. $(QUARTO_HELP)"; exit 1; }
+
+site: quarto-check student ## render the HTML book with Quarto; SOLUTIONS=1 shows the solutions
+	QUARTO_PYTHON=$(abspath $(BIN)/python) quarto render $(if $(SOLUTIONS),--profile solutions)
 
 site-solutions:  ## render the book with the solutions profile (same as make site SOLUTIONS=1)
 	$(MAKE) site SOLUTIONS=1
 
+SITE_TEST_STAMP := $(VENV)/.site-test-installed
+$(SITE_TEST_STAMP): $(STAMP) requirements-site-test.txt
+	$(BIN)/python -m pip install --quiet -r requirements-site-test.txt
+	touch $@
+
+test-site: quarto-check $(SITE_TEST_STAMP) ## maintainers: render both editions, check their HTML and every page in Chromium
+	$(BIN)/python -m pytest --durations=5 tests_site
+
 clean:           ## remove generated files (not the virtual environment)
-	rm -rf _output _student _book _book-solutions .quarto
+	rm -rf _output chapters/_output _student _book _book-solutions .quarto

@@ -1,12 +1,26 @@
-"""Test-run set-up: kernels that cannot collide, and the slowest notebooks first.
+"""Test-run set-up: kernels that cannot collide, one cold result cache, and a schedule.
 
-pytest-xdist (``--dist loadscope``) hands out whole notebooks (and whole test
-classes) to its workers in collection order. Starting with the chapters that
-run sweeps and long trainings, both their nbval run and the run of their
-student copy, lets the short ones fill the gaps, so both cores finish together.
+* nbval's kernels get private IPC sockets (see ``execute_notebooks``).
+* The whole run shares one new, empty result cache (``NNBOOK_CACHE_DIR``, see
+  ``nh.cache_dir``), never the cache of the working tree: strict nbval
+  computes every stored output from scratch, and the student-copy runs
+  (``tests/test_student.py``) then reuse its fits instead of computing them a
+  second time. The terminal summary reports the cache's hits and misses.
+  After a run that passed, its fits are added to the working tree's cache
+  (``_output/cache``), where JupyterLab runs and grading find them.
+* Scheduling (``make test`` runs ``pytest -n 2 --dist loadscope``): each
+  chapter's nbval run and its student-copy run form one work unit, so one
+  worker runs them one after the other, the student copy second. Units go
+  out slowest chapter first (in the order below, not xdist's reordering by
+  number of tests), then the unit tests, one module at a time, fill the gaps,
+  so that both cores finish together.
 """
 
-import re
+import os
+import shutil
+import tempfile
+from collections import Counter
+from pathlib import Path
 
 import nbval.kernel
 
@@ -16,17 +30,106 @@ from execute_notebooks import IsolatedKernelManager
 # that two kernels started at once by the two xdist workers never share a port.
 nbval.kernel.KernelManager = IsolatedKernelManager
 
-SLOWEST_FIRST = ("07", "03", "06")   # sweeps with cross-validation; 300-epoch training; sweeps
+# Work units by their time in the test run, slowest first: chapters by number (sweeps with
+# cross-validation, long trainings), test modules by path (test_grade grades a whole class).
+# Chapters not listed follow these, in reading order, then the other unit tests.
+SLOWEST_FIRST = ("07", "tests/test_grade.py", "09", "06", "03", "02", "01", "08", "05", "04")
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput"):          # the controller (or a run without xdist)
+        import nnhelpers
+
+        config._nnbook_book_cache = nnhelpers.cache_dir()    # the working tree's cache, or None
+        folder = tempfile.mkdtemp(prefix="nnbook-test-cache-")
+        config._nnbook_cache = folder
+        # inherited by the xdist workers and by every kernel they start
+        os.environ["NNBOOK_CACHE_DIR"] = os.path.join(folder, "cache")
+        os.environ["NNBOOK_CACHE_LOG"] = os.path.join(folder, "lookups.log")
+    config.option.loadscopereorder = False           # keep the order set below
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """After a run that passed, add its fits to the working tree's cache (never replacing a
+    file), so that JupyterLab and grading (scripts/grade.py) find them there."""
+    config = session.config
+    folder, book = getattr(config, "_nnbook_cache", None), getattr(config, "_nnbook_book_cache", None)
+    if not folder or book is None or exitstatus != 0:
+        return
+    for entry in Path(folder, "cache").glob("*/*.pkl"):
+        target = book / entry.parent.name / entry.name
+        if entry.name.startswith(".") or target.exists():
+            continue
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(f".tmp-{os.getpid()}-{entry.name}")
+            shutil.copyfile(entry, temporary)
+            os.replace(temporary, target)           # readers see no file or a whole one
+        except OSError:
+            pass
+
+
+def pytest_unconfigure(config):
+    folder = getattr(config, "_nnbook_cache", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _chapter(item):
+    """The chapter notebook an item runs (nbval cell or student copy), else None."""
+    if item.path.suffix == ".ipynb":
+        return item.path.stem
+    chapter = getattr(item.cls, "chapter", None)
+    return chapter.stem if chapter is not None else None
 
 
 def _rank(item):
-    for k, chapter in enumerate(SLOWEST_FIRST):
-        if re.search(rf"(?<![0-9]){chapter}[-_]", item.nodeid):
-            return k
-    if item.path.suffix == ".ipynb" or "StudentCopy" in item.nodeid:
-        return len(SLOWEST_FIRST)
-    return len(SLOWEST_FIRST) + 1
+    chapter = _chapter(item)
+    name = chapter[:2] if chapter else item.nodeid.split("::")[0]
+    if name in SLOWEST_FIRST:
+        order = SLOWEST_FIRST.index(name)
+    else:
+        order = len(SLOWEST_FIRST) + (chapter is None)      # other unit tests last
+    return (order, chapter or "", item.path.suffix != ".ipynb")   # nbval run before student copy
 
 
 def pytest_collection_modifyitems(items):
     items.sort(key=_rank)      # a stable sort: cells keep their order within a notebook
+
+
+def _work_unit(nodeid):
+    """xdist work unit of a test id: its chapter for nbval cells and student copies
+    ("chapters/07-x.ipynb::Cell 3" and "...::TestStudentCopy_07_x::test_..." -> "07_x"),
+    else, as loadscope does, its module or class."""
+    path, _, rest = nodeid.partition("::")
+    if path.endswith(".ipynb"):
+        return os.path.basename(path)[: -len(".ipynb")].replace("-", "_")
+    if rest.startswith("TestStudentCopy_"):
+        return rest.split("::")[0][len("TestStudentCopy_"):]
+    return nodeid.rsplit("::", 1)[0]
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadscope`` with a chapter's nbval run and student copy in one unit."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ChapterScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return _work_unit(nodeid)
+
+    return ChapterScheduling(config, log)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    folder = getattr(config, "_nnbook_cache", None)
+    log = os.path.join(folder, "lookups.log") if folder else None
+    if not log or not os.path.exists(log):
+        return
+    with open(log) as f:
+        counts = Counter(tuple(line.split(maxsplit=1)) for line in f if line.strip())
+    hits, misses = (sum(n for (o, _), n in counts.items() if o == k) for k in ("hits", "misses"))
+    terminalreporter.write_line(
+        f"result cache: {hits} hits, {misses} misses "
+        f"({hits / max(1, hits + misses):.0%} of lookups reused a fit made in this run)")

@@ -131,15 +131,25 @@ def _names(weights, inputs, outputs):
 # The graph
 # --------------------------------------------------------------------------
 
-def mlp_graph(model, show_bias=False):
+def mlp_graph(model, show_bias=False, input_names=None, output_names=None):
     """A networkx ``DiGraph`` of a fitted network: a node per neuron, an edge per weight.
 
     Node attributes: ``layer`` (0 = inputs), ``index``, ``label`` and ``kind``
     (input, hidden, output or bias). Edge attribute ``weight``: the fitted value.
     With ``show_bias=True`` each layer gets a bias node whose edges carry the
-    intercepts of the next layer.
+    intercepts of the next layer. ``input_names`` and ``output_names`` replace
+    the default labels of the input and output nodes (one name per node).
     """
     weights, biases, names = network_layers(model)
+    for layer, given, what in ((0, input_names, "input_names"),
+                               (len(names) - 1, output_names, "output_names")):
+        if given is not None:
+            given = [str(name) for name in given]
+            if len(given) != len(names[layer]):
+                raise ValueError(f"{what} has {len(given)} names but the network has "
+                                 f"{len(names[layer])} {what.split('_')[0]} nodes: give one "
+                                 "name per node.")
+            names[layer] = given
     graph = nx.DiGraph()
     last = len(weights)
     for layer, layer_names in enumerate(names):
@@ -163,7 +173,7 @@ def mlp_graph(model, show_bias=False):
 def mlp_draw(model, orientation="h", figsize=None, label_pos=0.5, add_labels=False,
              label_size=8, alpha=1.0, ax=None, show_bias=False, max_neurons=None,
              highlight=None, highlight_color="#009E73", node_size=None, legend=True,
-             title=None):
+             title=None, input_names=None, output_names=None, label_layers=None):
     """Draw a fitted network: neurons as circles, weights as coloured edges.
 
     Parameters
@@ -184,6 +194,12 @@ def mlp_draw(model, orientation="h", figsize=None, label_pos=0.5, add_labels=Fal
         drawn in order. Nodes are ``(layer, index)`` pairs.
     legend : add a legend explaining edge colour and width
     title : Axes title
+    input_names, output_names : names for the input and output nodes, one per
+        node (default: the model's feature names and classes, else x1, x2, ...
+        and ŷ); names longer than three characters are written beside the node
+    label_layers : with ``add_labels``, label only the weights of these layers,
+        counted from 1 as in W^(l): layer 1 holds the weights from the inputs to
+        the first hidden layer, layer L those into the output layer
 
     Edge colour gives the sign (blue positive, vermillion negative) and width
     the size |weight|. Returns the matplotlib Axes; never calls ``plt.show()``.
@@ -201,12 +217,19 @@ def mlp_draw(model, orientation="h", figsize=None, label_pos=0.5, add_labels=Fal
     if max_neurons is not None and max_neurons < 1:
         raise ValueError(f"max_neurons must be a positive whole number, not {max_neurons}.")
 
-    graph = mlp_graph(model, show_bias=show_bias)
+    graph = mlp_graph(model, show_bias=show_bias, input_names=input_names,
+                      output_names=output_names)
     shown = _shown_nodes(graph, max_neurons)
     pos = _layout(graph, shown, orientation)
     edges = [(u, v, d["weight"]) for u, v, d in graph.edges(data=True) if u in pos and v in pos]
 
     n_layers = 1 + max(d["layer"] for _, d in graph.nodes(data=True))
+    if label_layers is not None:
+        label_layers = set(label_layers)
+        wrong = sorted(label_layers - set(range(1, n_layers)))
+        if wrong:
+            raise ValueError(f"label_layers {wrong} do not exist: this network's weight layers "
+                             f"are numbered 1 to {n_layers - 1} (1 = from the inputs).")
     widest = max(len([n for n in pos if n[0] == layer]) for layer in range(n_layers))
     if ax is None:
         if figsize is None:
@@ -227,12 +250,14 @@ def mlp_draw(model, orientation="h", figsize=None, label_pos=0.5, add_labels=Fal
         segs = np.array([[pos[u], pos[v]] for u, v in chosen]).reshape(-1, 2, 2)
         ax.add_collection(LineCollection(segs, colors=color, linewidths=3.5, zorder=2))
 
-    _draw_nodes(ax, graph, pos, shown, node_size or _node_size(ax, widest, orientation))
+    _draw_nodes(ax, graph, pos, shown, node_size or _node_size(ax, widest, orientation),
+                horizontal=orientation == "h")
     ax.autoscale_view()
     ax.margins(0.08)
     ax.set_axis_off()
     if add_labels:
-        _draw_weight_labels(ax, edges, pos, label_pos, label_size)
+        labelled = [e for e in edges if label_layers is None or e[1][0] in label_layers]
+        _draw_weight_labels(ax, labelled, pos, label_pos, label_size)
     if legend:
         handles = [Line2D([], [], color=POSITIVE_COLOR, lw=2.5, label="positive weight"),
                    Line2D([], [], color=NEGATIVE_COLOR, lw=2.5, label="negative weight"),
@@ -287,7 +312,7 @@ def _node_size(ax, widest, orientation):
     return diameter ** 2
 
 
-def _draw_nodes(ax, graph, pos, shown, size):
+def _draw_nodes(ax, graph, pos, shown, size, horizontal=True):
     for node, (x, y) in pos.items():
         if node[1] == "more":
             kind, label = "more", f"+{shown[node[0]][1]}"
@@ -297,7 +322,18 @@ def _draw_nodes(ax, graph, pos, shown, size):
                    zorder=3, marker="s" if kind == "bias" else "o")
         if size >= 200:  # too small a circle for a readable name
             fontsize = 8 if size >= 500 else 6
-            ax.annotate(label, (x, y), ha="center", va="center", fontsize=fontsize, zorder=4)
+            if len(label) > 3 and kind in ("input", "output"):   # a long name goes beside
+                gap = np.sqrt(size) / 2 + 3
+                before = kind == "input"
+                offset = ((-gap if before else gap, 0) if horizontal else
+                          (0, gap if before else -gap))
+                ha = ("right" if before else "left") if horizontal else "center"
+                va = "center" if horizontal else ("bottom" if before else "top")
+                ax.annotate(label, (x, y), xytext=offset, textcoords="offset points",
+                            ha=ha, va=va, fontsize=fontsize, zorder=4)
+            else:
+                ax.annotate(label, (x, y), ha="center", va="center", fontsize=fontsize,
+                            zorder=4)
 
 
 def _draw_weight_labels(ax, edges, pos, label_pos, label_size):

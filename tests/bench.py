@@ -1,20 +1,46 @@
 """Benchmarks for `make bench`: prints figures, asserts nothing.
 
-1. mlp_draw: median time to draw and render the lesson's largest network
-   (1-80-20-1, 1700 edges) and the iris network (4-3-2-3, with labels).
-2. Training the chapter 3 network for 300 epochs: the DataLoader loop
-   (nh.train) against the loop over preloaded tensors (nh.train_fast), and,
-   for reference, the fast loop with PyTorch's fused Adam.
-3. The book's scikit-learn sweeps (alpha, batch size, the two learning-rate
-   sweeps with cross-validation) fitted serially and with nh.sweep in parallel.
+    make bench                          # everything below (about 15 minutes on 2 cores)
+    make bench BENCH=quick              # only "chapters" (goal 2 of the speed issue)
+    make bench BENCH="ratio chapters"   # any sections, by name
+
+ratio     The lesson's code run as one plain serial script
+          (../shared/bench/lesson_reference.py, or LESSON_REFERENCE=path) and
+          `make test`, one after the other on this machine, and their ratio.
+          `make test` starts with an empty result cache of its own (conftest.py),
+          so strict nbval computes everything; its summary line gives the cache's
+          hit rate (the student-copy runs reusing nbval's fits).
+nbval     The whole book's strict nbval run (`make nbval`), also from an empty cache.
+chapters  Each chapter run top to bottom in a fresh kernel in its folder, as
+          JupyterLab's "Restart Kernel and Run All" does: a first run with an empty
+          result cache, then a re-run (new kernel) that finds the first run's fits in
+          the cache, in its normal place (nh.cache_dir(); the cache that was there is
+          set aside during the bench and put back after), with the hit rate.
+          BENCH_CHAPTERS="03 07" limits it to some chapters.
+draw      mlp_draw: median time to draw and render the lesson's largest network
+          (1-80-20-1, 1700 edges) and the iris network (4-3-2-3, with labels).
+loops     Training the chapter 3 network for 300 epochs: the DataLoader loop
+          (nh.train) against the loop over preloaded tensors (nh.train_fast), and,
+          for reference, the fast loop with PyTorch's fused Adam (result cache off).
+sweeps    The book's scikit-learn sweeps (alpha, batch size, the two learning-rate
+          sweeps with cross-validation) fitted serially and with nh.sweep in
+          parallel (result cache off).
+
+The figures depend on what else runs on the machine: measure on a quiet one.
 """
 
 import io
 import os
+import re
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
+from collections import Counter
+from pathlib import Path
 
 import matplotlib
 
@@ -116,12 +142,133 @@ def bench_sweeps():
     print(f"  speed-up: {serial / parallel:.2f}x; identical loss curves: {c1 == c2}")
 
 
+ROOT = Path(__file__).resolve().parent.parent
+LESSON = Path(os.environ.get("LESSON_REFERENCE", ROOT.parent / "shared" / "bench" /
+                                                   "lesson_reference.py"))
+
+
+def run_timed(cmd, **kw):
+    """Run a command; return (seconds, completed process)."""
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    return time.perf_counter() - start, done
+
+
+def pytest_summary(done):
+    """The result-cache line and the final pass/fail line of a pytest run."""
+    lines = done.stdout.splitlines()
+    cache = next((ln for ln in lines if ln.startswith("result cache:")), "result cache: no lookups")
+    final = next((ln.strip("= ") for ln in reversed(lines) if " in " in ln and
+                  ("passed" in ln or "failed" in ln)), "no pytest summary")
+    return cache, final
+
+
+def bench_ratio():
+    if not LESSON.exists():
+        print(f"The lesson script is not at {LESSON}: set LESSON_REFERENCE=path/to/lesson_reference.py")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        lesson, done = run_timed([sys.executable, str(LESSON)], cwd=tmp,
+                                 env=dict(os.environ, MPLBACKEND="Agg"))
+    if done.returncode:
+        print(f"The lesson script failed:\n{done.stderr[-2000:]}")
+        return
+    sections = re.findall(r"^SECTION (\S+) ([0-9.]+)$", done.stdout, flags=re.M)
+    test, run = run_timed(["make", "-s", "test"], cwd=ROOT)
+    cache, final = pytest_summary(run)
+    print(f"The lesson's code as one serial script and `make test`, side by side, {os.cpu_count()} cores")
+    print(f"  lesson script:  {lesson:6.1f} s   (slowest sections: " + ", ".join(
+        f"{name} {float(sec):.0f} s" for name, sec in
+        sorted(sections, key=lambda x: -float(x[1]))[:3]) + ")")
+    print(f"  make test:      {test:6.1f} s   ({final}; exit code {run.returncode})")
+    print(f"  ratio:          {test / lesson:6.2f}   (goal: at most 1.0, stretch 0.6)")
+    print(f"  {cache}")
+    if run.returncode:
+        print("  make test failed; its last lines:\n" + "\n".join(run.stdout.splitlines()[-15:]))
+
+
+def bench_nbval():
+    seconds, run = run_timed(["make", "-s", "nbval"], cwd=ROOT)
+    cache, final = pytest_summary(run)
+    print(f"The whole book's strict nbval run (`make nbval`, empty result cache), {os.cpu_count()} cores")
+    print(f"  {seconds:.1f} s   ({final}; exit code {run.returncode})")
+
+
+def run_notebook(path, log):
+    """Seconds to run ``path`` top to bottom in a fresh kernel, and the cache lookups."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from execute_notebooks import AsyncIsolatedKernelManager
+
+    Path(log).write_text("")
+    os.environ["NNBOOK_CACHE_LOG"] = log          # inherited by the kernel
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=900, kernel_name="python3",
+                   kernel_manager_class=AsyncIsolatedKernelManager,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    seconds = time.perf_counter() - start
+    return seconds, Counter(line.split()[0] for line in Path(log).read_text().splitlines())
+
+
+def bench_chapters():
+    folder = nh.cache_dir()
+    if folder is None:
+        print("The result cache is off (NNBOOK_CACHE_DIR=off): no chapter benchmark.")
+        return
+    saved = folder.with_name(folder.name + f".saved-by-bench-{os.getpid()}")
+    if folder.exists():
+        folder.rename(saved)
+    only = os.environ.get("BENCH_CHAPTERS", "").split()       # e.g. BENCH_CHAPTERS="03 07"
+    chapters = [p for p in sorted((ROOT / "chapters").glob("*.ipynb"))
+                if not only or p.name.startswith(tuple(only))]
+    rows, totals = [], Counter()
+    print(f"Each chapter in a fresh kernel, first run (empty cache) and re-run, {os.cpu_count()} cores")
+    print(f"  {'chapter':34s} {'first':>7s} {'re-run':>7s}   cache (first run; re-run)", flush=True)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            log = os.path.join(tmp, "lookups.log")
+            for path in chapters:
+                first, c1 = run_notebook(path, log)
+                again, c2 = run_notebook(path, log)
+                totals.update(c2)
+                rows.append((path.stem, first, again))
+                print(f"  {path.stem:34s} {first:6.1f}s {again:6.1f}s   "
+                      f"{c1['misses']} misses, {c1['hits']} hits; "
+                      f"{c2['hits']} hits, {c2['misses']} misses"
+                      + (f", {c2['uncacheable']} uncacheable" if c2["uncacheable"] else ""),
+                      flush=True)
+    finally:
+        os.environ.pop("NNBOOK_CACHE_LOG", None)
+        shutil.rmtree(folder, ignore_errors=True)
+        if saved.exists():
+            saved.rename(folder)
+    print(f"  {'all chapters':34s} {sum(r[1] for r in rows):6.1f}s {sum(r[2] for r in rows):6.1f}s")
+    print(f"  slowest: first run {max(r[1] for r in rows):.1f} s (goal 60 s), "
+          f"re-run {max(r[2] for r in rows):.1f} s (goal 15 s)")
+    lookups = totals["hits"] + totals["misses"]
+    print(f"  re-run cache hit rate: {totals['hits']} of {lookups} lookups"
+          + (f" ({totals['hits'] / lookups:.0%})" if lookups else ""))
+
+
+SECTIONS = {"ratio": bench_ratio, "nbval": bench_nbval, "chapters": bench_chapters,
+            "draw": bench_mlp_draw, "loops": bench_training_loops, "sweeps": bench_sweeps}
+
+
 if __name__ == "__main__":
     warnings.simplefilter("ignore")
     torch.set_num_threads(1)      # as in the chapters (nh.setup_notebook)
-    which = sys.argv[1:] or ["draw", "loops", "sweeps"]
-    for name, fn in [("draw", bench_mlp_draw), ("loops", bench_training_loops),
-                     ("sweeps", bench_sweeps)]:
+    which = sys.argv[1:] or os.environ.get("BENCH", "").split() or list(SECTIONS)
+    if which == ["quick"]:
+        which = ["chapters"]
+    unknown = set(which) - set(SECTIONS)
+    if unknown:
+        sys.exit(f"Unknown benchmark section(s) {sorted(unknown)}: choose from "
+                 f"{', '.join(SECTIONS)} or quick.")
+    for name in SECTIONS:
         if name in which:
-            fn()
-            print()
+            if name in ("loops", "sweeps"):
+                os.environ["NNBOOK_CACHE_DIR"] = "off"      # time the computation itself
+            SECTIONS[name]()
+            print(flush=True)

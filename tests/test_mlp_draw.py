@@ -227,3 +227,22 @@ def test_the_lessons_calls_work(data):
     ax = mlp_draw(reg["mlp"], orientation="h", figsize=(16, 16), alpha=0.5, add_labels=False)
     assert tuple(ax.figure.get_size_inches()) == (16, 16)
     assert len(ax.collections[0].get_segments()) == 80 + 80 * 20 + 20
+
+
+def test_input_and_output_names_replace_the_defaults():
+    graph = mlp_graph(small_net(), input_names=["length", "width"], output_names=["p"])
+    assert [graph.nodes[(0, i)]["label"] for i in range(2)] == ["length", "width"]
+    assert graph.nodes[(3, 0)]["label"] == "p"
+    ax = mlp_draw(small_net(), input_names=["sepal_length", "b"])
+    long_name = next(t for t in ax.texts if t.get_text() == "sepal_length")
+    assert long_name.get_horizontalalignment() == "right"      # written left of its node
+    with pytest.raises(ValueError, match="input_names has 3 names but the network has 2"):
+        mlp_graph(small_net(), input_names=["a", "b", "c"])
+
+
+def test_label_layers_labels_only_the_chosen_weight_layers():
+    ax = mlp_draw(small_net(), add_labels=True, label_layers=[1, 3])
+    labels = [t for t in ax.texts if t.get_bbox_patch() is not None]
+    assert len(labels) == 2 * 3 + 2 * 1
+    with pytest.raises(ValueError, match=r"label_layers \[0\] do not exist"):
+        mlp_draw(small_net(), add_labels=True, label_layers=[0])

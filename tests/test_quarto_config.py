@@ -5,7 +5,7 @@ import re
 import pytest
 import yaml
 
-from conftest import CHAPTERS, read_notebook
+from conftest import APPENDIX_NOTEBOOKS, CHAPTERS, NUMBERED_CHAPTERS, read_notebook
 
 
 @pytest.fixture(scope="module")
@@ -18,6 +18,8 @@ def book_texts(root):
     pages = []
     for qmd in ("index.qmd", "references.qmd"):
         pages.append((qmd, (root / qmd).read_text(), []))
+    for qmd in sorted((root / "appendices").glob("*.qmd")):
+        pages.append((qmd.name, qmd.read_text(), []))
     for path in CHAPTERS:
         nb = read_notebook(path)
         md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
@@ -32,15 +34,22 @@ def test_config_is_a_book_with_the_required_settings(config):
     assert html["code-copy"] is True
     assert config["bibliography"] == "references.bib"
     assert config["book"]["title"] and config["book"]["author"]
-    assert config["book"]["repo-url"].startswith("https://")
+    # no repository link unless a real one is configured (README), never the full notebooks' source
+    assert "nn-course-book/neural-networks" not in config["book"].get("repo-url", "")
+    assert "source" not in config["book"].get("repo-actions", [])
+    assert html["code-summary"] == "Show the code" and html["code-fold"] is False
     assert "freeze" in config["execute"]
 
 
 def test_every_chapter_is_listed_in_order_and_exists(root, config):
     listed = config["book"]["chapters"]
     assert listed[0] == "index.qmd" and listed[-1] == "references.qmd"
-    assert listed[1:-1] == [f"chapters/{p.name}" for p in CHAPTERS]
-    for page in listed:
+    assert listed[1:-1] == [f"chapters/{p.name}" for p in NUMBERED_CHAPTERS]
+    appendices = config["book"]["appendices"]
+    assert "appendices/notation.qmd" in appendices
+    assert [a for a in appendices if a.endswith(".ipynb")] == [
+        f"chapters/{p.name}" for p in APPENDIX_NOTEBOOKS]
+    for page in listed + appendices:
         assert (root / page).exists(), page
 
 
@@ -87,7 +96,7 @@ def test_every_figure_cell_has_caption_and_alt_text(root):
 
 
 def test_chapters_start_with_goals_and_end_with_a_summary(root):
-    for path in CHAPTERS:
+    for path in NUMBERED_CHAPTERS:
         md = [c.source for c in read_notebook(path).cells if c.cell_type == "markdown"]
         assert any("## You will learn" in s for s in md[:2]), path.name
         assert md[-1].startswith("## Summary") and "@exr-" in md[-1], path.name

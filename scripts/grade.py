@@ -1,0 +1,904 @@
+"""Grade a class's student notebooks: a folder of submissions in, a gradebook out.
+
+    python scripts/grade.py SUBMISSIONS [--out DIR] [--timeout 600] [--jobs 2]
+    make grade SUBMISSIONS=path/to/folder            # the same, writing to _grades/
+
+**Layout of the submissions folder.** One sub-folder per student, or one file-name
+prefix per student; both may be mixed, and any chapter may be missing::
+
+    submissions/alice/07-gradient-descent.ipynb      # student "alice"
+    submissions/bob_07-gradient-descent.ipynb        # student "bob"
+
+A file is matched to its chapter by the chapter's file name at the end of its own
+name (``07-gradient-descent``); a renamed file still counts if its name holds the
+chapter number after the student's name (``bob_07.ipynb``, ``bob-ch07-gd.ipynb``).
+Other files are ignored.
+
+**What happens to each submission.** It is copied (the code cells only, outputs
+dropped) into an empty temporary folder and run there top to bottom, as
+"Restart Kernel and Run All Cells" would, in a fresh kernel of this Python
+environment with a time limit per notebook, a memory limit and a file-size limit,
+two notebooks at a time. The submitted file is only read. Right before each
+exercise's check cell runs, the grader reads the kernel's variable ``answer``
+as plain JSON data (numbers, strings, nested lists) and computes the verdict
+*outside* the kernel with :func:`exercises.verdict`. Printed verdicts are
+never read, so editing the check cell, printing "Correct!" or redefining
+``nh.check`` earns nothing, and the answer key is never sent to a student kernel.
+
+**How the exercises are found.** ``make student`` marks each exercise's answer cell
+(``answer = ...``) and check cell (``nh.check("name", answer)``) with the cell
+metadata ``{"nnbook": {"exercise": name, "role": "answer" | "check"}}``, which
+JupyterLab keeps when a cell is edited, moved or copied. In a notebook without
+those marks (an old copy, another editor), the check cell is found by its
+``nh.check("name"`` call and the answer cell is the nearest code cell above it
+that assigns ``answer``. Then, for each exercise:
+
+* the answer read is the value of ``answer`` just before the first check cell
+  that follows the exercise's (last) answer cell, so cells a student inserts
+  between the two count; if no check cell follows (deleted, or moved above), it is
+  read right after the answer cell (noted in the feedback);
+* a duplicated answer cell: the last copy counts (noted);
+* a deleted answer cell: the exercise is "not checked" (the value of ``answer``
+  there could belong to another exercise);
+* cells moved elsewhere in the notebook are graded where they are;
+* an error in a check cell (e.g. ``answer`` undefined because its cell was
+  deleted) is noted and the run goes on: check cells are the book's, not the
+  student's work.
+
+**When a submission goes wrong** it fails alone, with its reason in the gradebook,
+the feedback and the summary: not valid JSON or not a notebook, another
+chapter's notebook under this chapter's name, an exception in a student cell
+(run stops there, as Run All does: the exercises before it count, the rest are
+"not checked", and the failing cell is named), the time limit, a kernel that dies
+(memory, a crash), more output than ``--max-output-mb``.
+
+**Outputs** (in ``--out``): ``gradebook.csv`` (a row per student; a column per
+exercise with 1 for correct and 0 otherwise, empty when the chapter was not
+handed in; a total per chapter, the overall total, and the problems),
+``feedback/<student>.md`` (each exercise: correct / not quite with the hint the
+student saw / not answered / not checked and why), ``results.json`` (everything,
+machine-readable); a summary is printed at the end.
+
+**The result cache.** Each kernel gets a private copy of the book's result cache
+(``_output/cache``, see ``nnhelpers.cache_dir``; ``make test`` fills it), so a fit a
+student did not change is read instead of recomputed (``--cache off`` to turn it
+off, or ``--cache FOLDER``). Private, because cache entries are pickles: what one
+kernel writes there, no other kernel ever loads.
+
+**This runs untrusted code.** The temporary folder, the time, memory and
+file-size limits protect against accidents, not against a student who means
+harm: a submission can read and write anything the grading user can. Run the
+grader as a separate user with no access to anything else, or in a container
+(README.md, "Grading").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS_DIR = ROOT / "chapters"
+
+MARK = "nnbook"
+"""Cell-metadata key of the exercise marks written by ``make student``."""
+
+CHECK_CALL = re.compile(r"""^\s*(?:nh\.)?check\(\s*["']([^"']+)["']""", re.M)
+ASSIGNS_ANSWER = re.compile(r"^answer\s*(?::[^=]*)?=(?!=)", re.M)
+
+DEFAULT_TIMEOUT = 600          # seconds per notebook (chapter 7 takes 1-2 minutes)
+DEFAULT_MEMORY_MB = 6000       # address-space limit of a student kernel
+DEFAULT_FILE_MB = 200          # largest file a student kernel may write
+DEFAULT_MAX_OUTPUT_MB = 50     # output a notebook may print before grading stops
+MAX_NOTEBOOK_MB = 100          # larger submitted files are refused unread
+MAX_ANSWER_CHARS = 200_000     # an answer larger than this as JSON is not read
+
+
+# --------------------------------------------------------------------------
+# Exercise cells: marking (for make_student) and finding (in a submission)
+# --------------------------------------------------------------------------
+
+def _mark(cell) -> dict:
+    mark = cell.get("metadata", {}).get(MARK, {})
+    return mark if isinstance(mark, dict) and isinstance(mark.get("exercise"), str) else {}
+
+
+def mark_exercise_cells(nb) -> None:
+    """Mark each exercise's answer and check cells in a student copy, in place.
+
+    The check cell is the code cell calling ``nh.check("name", ...)``; the answer
+    cell is the nearest code cell above it, which must assign ``answer``.
+    """
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    for k, cell in enumerate(code):
+        found = CHECK_CALL.search(cell.source)
+        if not found:
+            continue
+        name = found.group(1)
+        if k == 0 or not ASSIGNS_ANSWER.search(code[k - 1].source):
+            raise ValueError(f"exercise {name!r}: the code cell above its check cell must be "
+                             "its answer cell (`answer = ...`)")
+        code[k - 1].metadata[MARK] = {"exercise": name, "role": "answer"}
+        cell.metadata[MARK] = {"exercise": name, "role": "check"}
+
+
+@dataclass
+class ExerciseCells:
+    answer: list[int] = field(default_factory=list)     # cell indices in the notebook
+    check: list[int] = field(default_factory=list)
+    by_source: bool = False                             # found without the metadata marks
+
+
+def exercise_cells(nb) -> dict[str, ExerciseCells]:
+    """Where each exercise's answer and check cells are (see the module docstring)."""
+    found: dict[str, ExerciseCells] = {}
+    for i, cell in enumerate(nb.cells):
+        mark = _mark(cell)
+        if cell.cell_type == "code" and mark.get("role") in ("answer", "check"):
+            getattr(found.setdefault(mark["exercise"], ExerciseCells()), mark["role"]).append(i)
+    # notebooks without marks: the check call names the exercise
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or _mark(cell):
+            continue
+        call = CHECK_CALL.search(cell.source)
+        if call and call.group(1) not in found or call and found[call.group(1)].by_source:
+            entry = found.setdefault(call.group(1), ExerciseCells(by_source=True))
+            entry.check.append(i)
+    for entry in found.values():
+        if entry.answer or not entry.check:
+            continue
+        # the nearest unmarked code cell above a check cell that assigns `answer`
+        for i in range(max(entry.check) - 1, -1, -1):
+            cell = nb.cells[i]
+            if cell.cell_type != "code":
+                continue
+            if _mark(cell) or CHECK_CALL.search(cell.source):
+                if i < min(entry.check):
+                    break
+                continue
+            if ASSIGNS_ANSWER.search(cell.source):
+                entry.answer.append(i)
+                entry.by_source = True
+                break
+    return found
+
+
+# --------------------------------------------------------------------------
+# Answers out of the kernel, as plain data
+# --------------------------------------------------------------------------
+
+# Runs in the student's kernel right before a check cell, in a namespace of its own
+# (it binds no name of the student's), and prints one line framed by a random token.
+# The conversion is exercises.to_plain itself, sent as source: the key stays here.
+_DUMP = r'''
+import json, numbers
+from decimal import Decimal
+PLAIN
+def _dump(ns, token, limit):
+    if "answer" not in ns:
+        out = {"__nnbook__": "undefined"}
+    else:
+        out = to_plain(ns["answer"])
+    text = json.dumps(out)
+    if len(text) > limit:
+        text = json.dumps({"__nnbook__": "too large", "chars": len(text)})
+    try:
+        shell = get_ipython()       # IPython's builtin: the student's namespace cannot hide it
+    except NameError:
+        shell = None
+    if shell is not None:           # a display message arrives even if sys.stdout was replaced
+        shell.display_pub.publish({"text/plain": token + text + token})
+    else:
+        print(token + text + token)
+_dump(_ns, TOKEN, LIMIT)
+'''
+
+
+_PLAIN_SOURCE: list[str] = []
+
+
+def _plain_source() -> str:
+    """The source of ``exercises.to_plain``, read once (grade_class reads it before the
+    worker processes start, so an edit of exercises.py during grading changes nothing)."""
+    if not _PLAIN_SOURCE:
+        import inspect
+
+        import exercises
+
+        source = inspect.getsource(exercises._plain) + "\n" + inspect.getsource(exercises.to_plain)
+        namespace = {}
+        exec("import numbers\nfrom decimal import Decimal\n" + source, namespace)
+        probe = [(1, 2.5), "x", None]
+        if namespace["to_plain"](probe) != exercises.to_plain(probe):
+            raise RuntimeError("exercises.py changed while it was read: run the grader again")
+        _PLAIN_SOURCE.append(source)
+    return _PLAIN_SOURCE[0]
+
+
+def dump_code(token: str) -> str:
+    """The code that prints the kernel's ``answer`` as JSON between two ``token``."""
+    body = (_DUMP.replace("PLAIN", _plain_source()).replace("TOKEN", repr(token))
+            .replace("LIMIT", str(MAX_ANSWER_CHARS)))
+    return f"exec({body!r}, {{'_ns': globals()}})"
+
+
+def read_dump(text: str, token: str):
+    """The plain answer printed by :func:`dump_code`, or a dict saying why there is none."""
+    parts = text.split(token)
+    if len(parts) < 3:
+        return {"__nnbook__": "unreadable"}
+    try:
+        return json.loads(parts[1])
+    except ValueError:
+        return {"__nnbook__": "unreadable"}
+
+
+@dataclass
+class Outcome:
+    """One exercise's result: status is correct / not quite / not answered / not checked."""
+    status: str
+    hint: str = ""
+    why: str = ""          # for "not checked": the reason
+    note: str = ""         # something odd about the cells, told to the student
+
+
+def judge(name: str, plain) -> Outcome:
+    """The verdict on a plain answer read out of a kernel, computed here, not there."""
+    import exercises
+
+    if isinstance(plain, dict) and "__nnbook__" in plain:
+        kind = plain["__nnbook__"]
+        if kind == "undefined":
+            return Outcome("not answered", why="`answer` was never assigned")
+        elif kind == "too large":
+            return Outcome("not quite", hint="the answer is far larger than any exercise expects")
+        else:
+            return Outcome("not checked", why="the grader could not read `answer` out of the "
+                           "kernel (was print or json redefined?)")
+    result = exercises.verdict(name, exercises.to_plain(plain))
+    if result.status == "unknown":
+        return Outcome("not checked", why=f"{name!r} is not in the answer key")
+    return Outcome(result.status, hint=result.hint)
+
+
+# --------------------------------------------------------------------------
+# Running one submission
+# --------------------------------------------------------------------------
+
+@dataclass
+class NotebookResult:
+    student: str
+    chapter: str
+    path: str
+    exercises: dict[str, dict] = field(default_factory=dict)   # name -> asdict(Outcome)
+    problem: str = ""          # why the submission (or part of it) could not be graded
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def correct(self) -> int:
+        return sum(o["status"] == "correct" for o in self.exercises.values())
+
+
+def chapter_exercises(chapter: str) -> list[str]:
+    """The exercises of a chapter (its file stem), in the answer key's order."""
+    import exercises
+
+    return [name for name, stem in exercises.EXERCISES.items() if stem == chapter]
+
+
+def chapter_of(name: str) -> str | None:
+    import exercises
+
+    return exercises.EXERCISES.get(name)
+
+
+def _describe(nb, index: int) -> str:
+    """'code cell 7 (`answer = model.score(...`)', counting code cells from 1."""
+    number = sum(c.cell_type == "code" for c in nb.cells[: index + 1])
+    first = next((ln for ln in nb.cells[index].source.splitlines() if ln.strip()), "")
+    first = first if len(first) <= 60 else first[:57] + "..."
+    return f"code cell {number} (`{first}`)"
+
+
+def read_submission(path: Path):
+    """The notebook in ``path``; ValueError with a student-readable reason if it is none."""
+    import nbformat
+
+    size = path.stat().st_size
+    if size > MAX_NOTEBOOK_MB * 2**20:
+        raise ValueError(f"the file is {size / 2**20:.0f} MB, more than {MAX_NOTEBOOK_MB} MB: "
+                         "clear the outputs (Edit > Clear Outputs of All Cells) and hand it in again")
+    raw = path.read_bytes()
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"not a notebook: the file is not valid JSON ({error}); "
+                         "hand in the .ipynb file saved by JupyterLab") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        raise ValueError("not a notebook: valid JSON but without notebook cells; "
+                         "hand in the .ipynb file saved by JupyterLab")
+    try:
+        with warnings.catch_warnings():     # e.g. duplicate cell ids of copied cells
+            warnings.simplefilter("ignore")
+            nb = nbformat.reads(json.dumps(data), as_version=4)
+    except Exception as error:  # nbformat raises several kinds
+        raise ValueError(f"not a readable notebook ({type(error).__name__}: {error})") from None
+    for cell in nb.cells:
+        if cell.get("cell_type") not in ("code", "markdown", "raw") or \
+                not isinstance(cell.get("source", ""), str):
+            raise ValueError("not a readable notebook: a cell has no type or no text")
+        cell.setdefault("metadata", {})
+    return nb
+
+
+def plan_exercises(nb, chapter: str, result: NotebookResult) -> dict[int, list[str]]:
+    """Where to read each exercise's answer: {cell index to read before: [names]}.
+
+    Index ``len(nb.cells)`` means after the last cell. Exercises that cannot be
+    read get their outcome in ``result`` right away.
+    """
+    expected = chapter_exercises(chapter)
+    cells = exercise_cells(nb)
+    reads: dict[int, list[str]] = {}
+    for name in expected:
+        entry = cells.get(name)
+        if entry is None or (not entry.answer and not entry.check):
+            result.exercises[name] = asdict(Outcome(
+                "not checked", why="its answer and check cells were deleted from the notebook"))
+            continue
+        if not entry.answer:
+            result.exercises[name] = asdict(Outcome(
+                "not checked", why="its answer cell (`answer = ...`) was deleted; put it back "
+                "above the check cell"))
+            continue
+        notes = []
+        last_answer = max(entry.answer)
+        if len(entry.answer) > 1:
+            notes.append(f"the answer cell appears {len(entry.answer)} times; the last one counts")
+        after = [i for i in entry.check if i > last_answer]
+        if after:
+            read_at = min(after)
+            if len(entry.check) > 1:
+                notes.append(f"the check cell appears {len(entry.check)} times; the answer is "
+                             "read before the first check cell below the answer cell")
+        else:
+            read_at = last_answer + 1
+            notes.append("no check cell below the answer cell (deleted or moved); the answer "
+                         "is read right after the answer cell")
+        result.exercises[name] = {"read_at": read_at, "note": "; ".join(notes)}
+        reads.setdefault(read_at, []).append(name)
+    return reads
+
+
+def wrong_chapter(nb, chapter: str) -> str:
+    """A reason if ``nb`` holds another chapter's exercises and none of ``chapter``'s."""
+    names = set(exercise_cells(nb))
+    if names & set(chapter_exercises(chapter)):
+        return ""
+    others = sorted({chapter_of(n) for n in names if chapter_of(n)})
+    if others:
+        return (f"this file holds the exercises of {', '.join(others)}, not of {chapter}: "
+                f"hand in each chapter's notebook under its own name")
+    return ""
+
+
+def _kernel_manager_class(memory_mb: int, file_mb: int, prelude: str = ""):
+    """An IPC-socket kernel manager whose kernel starts with resource limits.
+
+    ``prelude`` is Python code run in the kernel process before ipykernel starts
+    (tests use it to take the repository's helpers off ``sys.path``).
+    """
+    from execute_notebooks import AsyncIsolatedKernelManager
+
+    code = "import resource\n"
+    for limit, megabytes in (("RLIMIT_AS", memory_mb), ("RLIMIT_FSIZE", file_mb)):
+        if megabytes:
+            code += (f"resource.setrlimit(resource.{limit}, "
+                     f"({int(megabytes) * 2**20}, {int(megabytes) * 2**20}))\n")
+    code += prelude + "\nimport runpy\nrunpy.run_module('ipykernel_launcher', " \
+                      "run_name='__main__', alter_sys=True)\n"
+
+    class LimitedKernelManager(AsyncIsolatedKernelManager):
+        def format_kernel_cmd(self, extra_arguments=None):
+            cmd = super().format_kernel_cmd(extra_arguments)
+            if cmd[1:3] == ["-m", "ipykernel_launcher"]:
+                cmd = [cmd[0], "-c", code, *cmd[3:]]
+            return cmd
+
+    return LimitedKernelManager
+
+
+def _client_class():
+    from nbclient import NotebookClient
+
+    class GradingClient(NotebookClient):
+        """Keeps no student output (only the grader's own cells'), counting its size."""
+
+        keep_outputs = False
+        output_chars = 0
+        max_output_chars = DEFAULT_MAX_OUTPUT_MB * 2**20
+        over_limit = False
+
+        def output(self, outs, msg, display_id, cell_index):
+            if self.keep_outputs:
+                return super().output(outs, msg, display_id, cell_index)
+            self.output_chars += len(json.dumps(msg.get("content", {})))
+            if self.output_chars > self.max_output_chars and not self.over_limit:
+                self.over_limit = True
+                asyncio.ensure_future(self.km.interrupt_kernel())
+            return None
+
+    return GradingClient
+
+
+async def _run(nb, result: NotebookResult, reads: dict[int, list[str]], workdir: Path,
+               timeout: float, memory_mb: int, file_mb: int, max_output_mb: float,
+               prelude: str = "", cache: str = "off", cpus_per_kernel: int = 1) -> None:
+    import nbformat
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    token = "@@" + secrets.token_hex(16) + "@@"
+    run_nb = nbformat.v4.new_notebook()
+    client = _client_class()(run_nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                             allow_errors=False, shutdown_kernel="immediate",
+                             kernel_manager_class=_kernel_manager_class(memory_mb, file_mb, prelude),
+                             resources={"metadata": {"path": str(workdir)}})
+    client.max_output_chars = int(max_output_mb * 2**20)
+    deadline = time.monotonic() + timeout
+    env = dict(os.environ, NNBOOK_OUTPUT_DIR=str(workdir / "_output"), MPLBACKEND="agg",
+               PYTHONDONTWRITEBYTECODE="1", NNBOOK_CACHE_DIR=cache,
+               # the notebooks graded side by side already keep the cores busy: each
+               # kernel's sweeps run serially (nh.sweep's results do not depend on it)
+               LOKY_MAX_CPU_COUNT=str(cpus_per_kernel))
+    pending = [name for names in reads.values() for name in names]
+
+    def give_up(why: str) -> None:
+        for name in pending:
+            result.exercises[name] = asdict(Outcome(
+                "not checked", why=why, note=result.exercises[name].get("note", "")))
+        pending.clear()
+
+    async def read_answers(index: int) -> None:
+        names = reads.get(index, [])
+        if not names:
+            return
+        cell = nbformat.v4.new_code_cell(dump_code(token))
+        run_nb.cells.append(cell)
+        client.keep_outputs = True
+        client.timeout = max(1, int(deadline - time.monotonic()))
+        try:
+            await client.async_execute_cell(cell, len(run_nb.cells) - 1, store_history=False)
+        except CellExecutionError:      # the student's code broke what the dump relies on
+            cell.outputs = []
+        finally:
+            client.keep_outputs = False
+        printed = "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "")
+                          for o in cell.outputs)
+        plain = read_dump(printed, token)
+        for name in names:
+            outcome = judge(name, plain)
+            outcome.note = result.exercises[name].get("note", "")
+            result.exercises[name] = asdict(outcome)
+            pending.remove(name)
+
+    check_cells = {i for i, c in enumerate(nb.cells)
+                   if c.cell_type == "code" and (_mark(c).get("role") == "check"
+                                                 or CHECK_CALL.search(c.source))}
+    started, pgid = False, None
+    try:
+        async with client.async_setup_kernel(env=env):
+            started, pgid = True, getattr(client.km.provisioner, "pgid", None)
+            for index, cell in enumerate(nb.cells):
+                await read_answers(index)
+                if cell.cell_type != "code" or not cell.source.strip():
+                    continue
+                clean = nbformat.v4.new_code_cell(cell.source)
+                run_nb.cells.append(clean)
+                client.timeout = max(1, int(deadline - time.monotonic()))
+                if time.monotonic() >= deadline:
+                    raise CellTimeoutError("time limit")
+                try:
+                    await client.async_execute_cell(clean, len(run_nb.cells) - 1)
+                except CellExecutionError as error:
+                    if client.over_limit:
+                        raise
+                    where = _describe(nb, index)
+                    if index in check_cells:    # e.g. `answer` undefined: the book's cell, go on
+                        result.notes.append(f"{where} raised {error.ename}")
+                        continue
+                    result.problem = (f"{where} raised {error.ename}: "
+                                      f"{str(error.evalue).strip()[:200]}")
+                    give_up(f"the notebook stopped at an error in {where}, above this exercise")
+                    return
+                if client.over_limit:
+                    raise CellExecutionError("", "OutputLimit", "")
+            await read_answers(len(nb.cells))
+    except (CellTimeoutError, TimeoutError, asyncio.TimeoutError):
+        where = _describe(nb, index) if started else "starting the kernel"
+        result.problem = f"time limit of {timeout:.0f} s reached while running {where}"
+        give_up("the notebook ran out of time before reaching this exercise")
+    except DeadKernelError:
+        where = _describe(nb, index) if started else "its start"
+        result.problem = (f"the Python kernel died while running {where} (out of memory, "
+                          "or the code ended the process)")
+        give_up("the kernel died before reaching this exercise")
+    except CellExecutionError:
+        where = _describe(nb, index)
+        result.problem = (f"{where} printed more than {max_output_mb:g} MB of output; grading "
+                          "stopped there (print less, e.g. a summary instead of whole arrays)")
+        give_up("the notebook was stopped before this exercise (too much output)")
+    except Exception as error:  # anything else in the machinery: this notebook alone fails
+        result.problem = f"the grader could not run this notebook ({type(error).__name__}: {error})"
+        give_up("the notebook could not be run")
+    finally:
+        if pgid:    # processes the kernel started, also after the kernel itself died
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except OSError:
+                pass
+    if client.output_chars > 5 * 2**20 and not client.over_limit:
+        result.notes.append(f"the notebook printed {client.output_chars / 2**20:.0f} MB of output")
+
+
+def grade_notebook(path: str, student: str, chapter: str, timeout: float = DEFAULT_TIMEOUT,
+                   memory_mb: int = DEFAULT_MEMORY_MB, file_mb: int = DEFAULT_FILE_MB,
+                   max_output_mb: float = DEFAULT_MAX_OUTPUT_MB, prelude: str = "",
+                   cache_seed: str | None = None, cpus_per_kernel: int = 1) -> dict:
+    """Run one submission in a fresh kernel and judge its exercises; never raises.
+
+    ``cache_seed``: a result cache (see :func:`nnhelpers.cache_dir`) that the
+    kernel gets a private copy of; None turns the cache off.
+    """
+    start = time.perf_counter()
+    result = NotebookResult(student, chapter, path)
+    try:
+        try:
+            nb = read_submission(Path(path))
+        except ValueError as error:
+            result.problem = str(error)
+        else:
+            result.problem = wrong_chapter(nb, chapter)
+        if result.problem:
+            for name in chapter_exercises(chapter):
+                result.exercises[name] = asdict(Outcome("not checked", why=result.problem))
+            return asdict(result)
+        reads = plan_exercises(nb, chapter, result)
+        if reads:
+            # the kernel runs in <temporary folder>/work/: files it writes there, or one
+            # level up, go when the temporary folder is removed
+            scratch = Path(tempfile.mkdtemp(prefix="nnbook-grade-"))
+            workdir = scratch / "work"
+            try:
+                workdir.mkdir()
+                (workdir / Path(path).name).write_text(json.dumps(_code_only(nb)))
+                cache = "off"
+                if cache_seed is not None:      # a private copy: what a kernel writes there
+                    cache = str(scratch / "cache")          # (pickles) no other kernel reads
+                    shutil.copytree(cache_seed, cache)
+                asyncio.run(_run(nb, result, reads, workdir, timeout, memory_mb, file_mb,
+                                 max_output_mb, prelude, cache, cpus_per_kernel))
+            finally:
+                _remove(scratch)
+    except Exception as error:  # a bug or a surprise: fail this notebook, not the class
+        result.problem = f"the grader failed on this notebook ({type(error).__name__}: {error})"
+        for name in chapter_exercises(chapter):
+            if "status" not in result.exercises.get(name, {}):
+                result.exercises[name] = asdict(Outcome("not checked", why=result.problem))
+    result.seconds = time.perf_counter() - start
+    return asdict(result)
+
+
+def _remove(folder: Path) -> None:
+    """Remove a kernel's folder, even where the student's code made files read-only."""
+    def retry(function, name, _):
+        os.chmod(os.path.dirname(name), 0o700)
+        os.chmod(name, 0o700)
+        function(name)
+
+    shutil.rmtree(folder, onerror=retry)
+
+
+def _code_only(nb) -> dict:
+    """The notebook without outputs: the copy the kernel's folder gets."""
+    import nbformat
+
+    copy = nbformat.from_dict(json.loads(json.dumps(nb)))
+    for cell in copy.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return copy
+
+
+# --------------------------------------------------------------------------
+# The class: finding submissions, grading them all, writing the results
+# --------------------------------------------------------------------------
+
+def known_chapters() -> list[str]:
+    """Chapter file stems that have exercises, in the book's order."""
+    import exercises
+
+    return list(dict.fromkeys(exercises.EXERCISES.values()))
+
+
+def match_chapter(filename: str, chapters: list[str]) -> tuple[str, str] | None:
+    """(student prefix, chapter) for a file name, or None if it names no chapter."""
+    stem = filename[: -len(".ipynb")]
+    for chapter in chapters:
+        if stem.lower().endswith(chapter.lower()):
+            return stem[: len(stem) - len(chapter)].rstrip("_- ."), chapter
+    by_number = {c[:2]: c for c in chapters}
+    found = re.match(r"^(.*?)[_\- .]+(?:ch(?:apter)?[_\- ]?)?(\d\d)(?:\D.*)?$", stem, re.I)
+    if found and found.group(2) in by_number:
+        return found.group(1), by_number[found.group(2)]
+    return None
+
+
+def find_submissions(folder: Path, chapters: list[str]):
+    """({(student, chapter): path}, [problems]) for a submissions folder."""
+    found: dict[tuple[str, str], list[Path]] = {}
+    problems: list[tuple[str, str, str]] = []      # (student, file, reason)
+    for path in sorted(folder.rglob("*.ipynb")):
+        rel = path.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts):      # .ipynb_checkpoints, hidden
+            continue
+        match = match_chapter(path.name, chapters)
+        student = rel.parts[0] if len(rel.parts) > 1 else (match[0] if match else "")
+        if not student:
+            problems.append(("?", str(rel), "cannot tell whose file this is: put it in a folder "
+                             "named after the student or prefix the file name (alice_07-...)"))
+            continue
+        if match is None:
+            problems.append((student, str(rel), "the file name names no chapter with exercises"))
+            continue
+        found.setdefault((student, match[1]), []).append(path)
+    chosen = {}
+    for key, paths in found.items():
+        chosen[key] = max(paths, key=lambda p: (p.stat().st_mtime, str(p)))
+        for other in paths:
+            if other != chosen[key]:
+                problems.append((key[0], str(other.relative_to(folder)),
+                                 f"a second file for {key[1]}: graded the newer "
+                                 f"{chosen[key].relative_to(folder)} instead"))
+    return chosen, problems
+
+
+def grade_class(folder: Path, out: Path, jobs: int = 2, timeout: float = DEFAULT_TIMEOUT,
+                memory_mb: int = DEFAULT_MEMORY_MB, file_mb: int = DEFAULT_FILE_MB,
+                max_output_mb: float = DEFAULT_MAX_OUTPUT_MB, prelude: str = "",
+                cache: str | None = "book", echo=print) -> dict:
+    """Grade every submission in ``folder``; write the results to ``out``; return them.
+
+    ``cache``: "book" seeds each kernel with a private copy of the book's result
+    cache (the fits ``make test`` or ``make execute`` computed: a student's
+    unchanged fit is then read, not recomputed); a folder path seeds it from there;
+    None or "off" turns the cache off.
+    """
+    folder, out = Path(folder).resolve(), Path(out).resolve()
+    if not folder.is_dir():
+        raise SystemExit(f"{folder} is not a folder: give the folder of submissions, "
+                         "e.g. make grade SUBMISSIONS=path/to/folder")
+    if out == folder or folder in out.parents:
+        raise SystemExit(f"write the grades outside the submissions folder (not {out})")
+    chapters = known_chapters()
+    _plain_source()
+    chosen, problems = find_submissions(folder, chapters)
+    students = sorted({s for s, _ in chosen} | {s for s, _, _ in problems if s != "?"})
+    # slowest chapters first, so that the two workers finish together
+    order = sorted(chosen, key=lambda k: (k[1] not in ("07-gradient-descent",
+                                                       "03-pytorch-binary-classifier"), k))
+    echo(f"Grading {len(chosen)} notebooks of {len(students)} students, {jobs} at a time "
+         f"(time limit {timeout:.0f} s per notebook).")
+    results, start = [], time.perf_counter()
+    seed_holder = tempfile.TemporaryDirectory(prefix="nnbook-grade-cache-")
+    seed = _cache_seed(cache, Path(seed_holder.name) / "cache")
+    with seed_holder, ProcessPoolExecutor(max(1, jobs)) as pool:
+        futures = {pool.submit(grade_notebook, str(chosen[k]), k[0], k[1], timeout, memory_mb,
+                               file_mb, max_output_mb, prelude, seed,
+                               max(1, (os.cpu_count() or 1) // max(1, jobs))): k for k in order}
+        for done, future in enumerate(as_completed(futures), 1):
+            student, chapter = futures[future]
+            try:
+                res = future.result()
+            except Exception as error:  # the worker process itself died
+                res = asdict(NotebookResult(student, chapter, str(chosen[(student, chapter)]),
+                                            problem=f"the grading process failed ({error})"))
+                for name in chapter_exercises(chapter):
+                    res["exercises"][name] = asdict(Outcome("not checked", why=res["problem"]))
+            results.append(res)
+            ok = sum(o["status"] == "correct" for o in res["exercises"].values())
+            bar = "#" * (20 * done // len(futures))
+            echo(f"[{bar:<20}] {done:>3}/{len(futures)}  {student} {chapter}: {ok}/"
+                 f"{len(res['exercises'])} correct ({res['seconds']:.0f} s)"
+                 + (f"  PROBLEM: {res['problem']}" if res["problem"] else ""))
+    elapsed = time.perf_counter() - start
+    results.sort(key=lambda r: (r["student"], r["chapter"]))
+    report = {"students": students, "chapters": chapters, "results": results,
+              "file_problems": [list(p) for p in problems], "seconds": elapsed,
+              "titles": exercise_titles(chapters)}
+    write_outputs(report, out)
+    echo(summary(report, out))
+    return report
+
+
+def _cache_seed(cache: str | None, snapshot: Path) -> str | None:
+    """A snapshot of the result cache to seed the kernels with (None: cache off)."""
+    if cache is None or cache == "off":
+        return None
+    if cache == "book":
+        import nnhelpers
+
+        source = nnhelpers.cache_dir()
+    else:
+        source = Path(cache)
+    if source is not None and source.is_dir():
+        shutil.copytree(source, snapshot, ignore=shutil.ignore_patterns(".tmp-*"))
+    else:
+        snapshot.mkdir(parents=True)
+    return str(snapshot)
+
+
+EXERCISE_HEADING = re.compile(r"^#+\s*(Exercise\s+[\w.]+:?.*?)\s*$", re.M)
+
+
+def exercise_titles(chapters: list[str]) -> dict[str, str]:
+    """{exercise: "Exercise 7.2: A schedule that halves"}, as the student copies show them.
+
+    Empty if the student copies cannot be made (the feedback then names exercises only).
+    """
+    try:
+        import nbformat
+
+        import make_student
+
+        book = make_student.load_book(ROOT)
+        titles = {}
+        for chapter in chapters:
+            nb = make_student.student_copy(
+                nbformat.read(CHAPTERS_DIR / f"{chapter}.ipynb", as_version=4), book)
+            heading = ""
+            for cell in nb.cells:
+                found = EXERCISE_HEADING.search(cell.source) if cell.cell_type == "markdown" else None
+                heading = found.group(1) if found else heading
+                if _mark(cell).get("role") == "answer" and heading:
+                    titles[_mark(cell)["exercise"]] = heading
+        return titles
+    except Exception:
+        return {}
+
+
+def write_outputs(report: dict, out: Path) -> None:
+    import exercises
+
+    out.mkdir(parents=True, exist_ok=True)
+    names = [n for n in exercises.EXERCISES if exercises.EXERCISES[n] in report["chapters"]]
+    by_key = {(r["student"], r["chapter"]): r for r in report["results"]}
+    header = ["student", *names, *(f"{c[:2]} total" for c in report["chapters"]), "total",
+              "out of", "problems"]
+    with open(out / "gradebook.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for student in report["students"]:
+            row, totals, problems = [student], [], []
+            for name in names:
+                res = by_key.get((student, exercises.EXERCISES[name]))
+                row.append("" if res is None else
+                           int(res["exercises"].get(name, {}).get("status") == "correct"))
+            for chapter in report["chapters"]:
+                res = by_key.get((student, chapter))
+                totals.append(0 if res is None else
+                              sum(o["status"] == "correct" for o in res["exercises"].values()))
+                if res is not None and res["problem"]:
+                    problems.append(f"{chapter[:2]}: {res['problem']}")
+            problems += [f"{file}: {why}" for s, file, why in report["file_problems"] if s == student]
+            writer.writerow(row + totals + [sum(totals), len(names), " | ".join(problems)])
+    feedback = out / "feedback"
+    feedback.mkdir(exist_ok=True)
+    for student in report["students"]:
+        (feedback / f"{_safe(student)}.md").write_text(feedback_text(student, report, by_key))
+    (out / "results.json").write_text(json.dumps(report, indent=1))
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", name).strip("._") or "student"
+
+
+STATUS_WORDS = {"correct": "correct", "not quite": "not quite", "not answered": "not answered",
+                "not checked": "could not be checked"}
+
+
+def feedback_text(student: str, report: dict, by_key: dict) -> str:
+    total = sum(len(chapter_exercises(c)) for c in report["chapters"])
+    correct = sum(r["exercises"][n]["status"] == "correct" for r in report["results"]
+                  if r["student"] == student for n in r["exercises"])
+    lines = [f"# Feedback for {student}", "",
+             f"**{correct} of {total}** exercises correct.", ""]
+    for file_student, file, why in report["file_problems"]:
+        if file_student == student:
+            lines += [f"- `{file}`: {why}", ""]
+    for chapter in report["chapters"]:
+        res = by_key.get((student, chapter))
+        if res is None:
+            lines += [f"## {chapter}", "", "Not handed in.", ""]
+            continue
+        ok = sum(o["status"] == "correct" for o in res["exercises"].values())
+        lines += [f"## {chapter}: {ok} of {len(res['exercises'])}", ""]
+        if res["problem"]:
+            lines += [f"**Problem:** {res['problem']}", ""]
+        for note in res["notes"]:
+            lines += [f"Note: {note}", ""]
+        for name in chapter_exercises(chapter):
+            o = res["exercises"].get(name, {"status": "not checked", "why": "missing"})
+            title = report.get("titles", {}).get(name)
+            label = f"{title} (`{name}`)" if title else f"`{name}`"
+            text = f"- {label}: {STATUS_WORDS.get(o['status'], o['status'])}"
+            if o["status"] == "not quite" and o.get("hint"):
+                text += f". Hint: {o['hint']}"
+            if o["status"] == "not checked" and o.get("why"):
+                text += f": {o['why']}"
+            if o.get("note"):
+                text += f" (note: {o['note']})"
+            lines.append(text)
+        lines.append("")
+    return "\n".join(lines)
+
+
+def summary(report: dict, out: Path) -> str:
+    import exercises
+
+    results = report["results"]
+    lines = ["", f"Graded {len(results)} notebooks of {len(report['students'])} students "
+             f"in {report['seconds']:.0f} s. Results in {out}/ (gradebook.csv, feedback/).",
+             "", "Success rate per exercise (of the notebooks handed in):"]
+    for name, chapter in exercises.EXERCISES.items():
+        handed = [r for r in results if r["chapter"] == chapter]
+        if chapter not in report["chapters"] or not handed:
+            continue
+        ok = sum(r["exercises"].get(name, {}).get("status") == "correct" for r in handed)
+        lines.append(f"  {chapter[:2]} {name:<24} {ok:>3}/{len(handed):<3} "
+                     f"({100 * ok / len(handed):.0f} %)")
+    failed = [r for r in results if r["problem"]]
+    lines += ["", f"Submissions with problems: {len(failed) + len(report['file_problems'])}"]
+    lines += [f"  {r['student']} {r['chapter']}: {r['problem']}" for r in failed]
+    lines += [f"  {s} {file}: {why}" for s, file, why in report["file_problems"]]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("submissions", type=Path, help="folder of submitted notebooks")
+    parser.add_argument("--out", type=Path, default=Path("_grades"),
+                        help="folder for gradebook.csv and feedback/ (default: _grades)")
+    parser.add_argument("--jobs", type=int, default=2, help="notebooks run at a time (2)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                        help=f"seconds per notebook ({DEFAULT_TIMEOUT})")
+    parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
+                        help=f"address-space limit of a kernel, MB ({DEFAULT_MEMORY_MB}; 0: none)")
+    parser.add_argument("--max-output-mb", type=float, default=DEFAULT_MAX_OUTPUT_MB,
+                        help=f"output a notebook may print ({DEFAULT_MAX_OUTPUT_MB} MB)")
+    parser.add_argument("--cache", default="book",
+                        help="result cache each kernel gets a private copy of: 'book' (the "
+                             "book's _output/cache, default), a folder, or 'off'")
+    args = parser.parse_args(argv)
+    grade_class(args.submissions, args.out, args.jobs, args.timeout, args.memory_mb,
+                DEFAULT_FILE_MB, args.max_output_mb, cache=args.cache)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
