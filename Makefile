@@ -34,10 +34,10 @@ lab: $(STAMP)    ## open the chapters in JupyterLab
 	$(BIN)/jupyter lab chapters $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 execute: $(STAMP) ## re-run every notebook in place (after a deliberate change)
-	$(BIN)/python scripts/execute_notebooks.py chapters/*.ipynb
+	NNBOOK_CACHE_DIR=off $(BIN)/python scripts/execute_notebooks.py chapters/*.ipynb
 
 execute-check: $(STAMP) ## re-run every notebook in memory; fail if anything but timings would change
-	$(BIN)/python scripts/execute_notebooks.py --check chapters/*.ipynb
+	NNBOOK_CACHE_DIR=off $(BIN)/python scripts/execute_notebooks.py --check chapters/*.ipynb
 
 student: $(STAMP) ## write the student notebooks (no solutions, no outputs) and the student kit zip to _student/
 	$(BIN)/python scripts/make_student.py chapters _student/chapters

@@ -66,8 +66,9 @@ off, or ``--cache FOLDER``). Private, because cache entries are pickles: what on
 kernel writes there, no other kernel ever loads.
 
 **This runs untrusted code.** The temporary folder, the time, memory and
-file-size limits protect against accidents, not against a student who means
-harm: a submission can read and write anything the grading user can. Run the
+file-size limits, and killing the kernel's whole process group at the end,
+protect against accidents, not against a student who means harm: a submission
+can read and write anything the grading user can. Run the
 grader as a separate user with no access to anything else, or in a container
 (README.md, "Grading").
 """

@@ -6,7 +6,7 @@ matplotlib and returns the Axes. Accepted models: a fitted ``MLPClassifier`` or
 ``MLPRegressor``, a fitted ``Pipeline`` ending in one of them, or a torch
 ``nn.Sequential`` of ``nn.Linear`` layers and activation modules.
 
-The lesson's three calls work unchanged::
+Typical calls::
 
     mlp_draw(model=model, orientation="h", label_pos=2.3/7, add_labels=True)
     mlp_draw(model=model, orientation="h", label_pos=1.3/7)
@@ -24,8 +24,8 @@ import networkx as nx
 
 __all__ = ["mlp_graph", "mlp_draw", "network_layers", "POSITIVE_COLOR", "NEGATIVE_COLOR"]
 
-POSITIVE_COLOR = "#0072B2"  # Okabe-Ito blue: readable for colour-blind readers
-NEGATIVE_COLOR = "#D55E00"  # Okabe-Ito vermillion
+POSITIVE_COLOR = "#0072B2"  # Okabe-Ito blue: readable for color-blind readers
+NEGATIVE_COLOR = "#D55E00"  # Okabe-Ito vermilion
 NODE_COLORS = {"input": "#F0E442", "hidden": "#FFFFFF", "output": "#56B4E9",
                "bias": "#DDDDDD", "more": "#EEEEEE"}
 
@@ -174,7 +174,7 @@ def mlp_draw(model, orientation="h", figsize=None, label_pos=0.5, add_labels=Fal
              label_size=8, alpha=1.0, ax=None, show_bias=False, max_neurons=None,
              highlight=None, highlight_color="#009E73", node_size=None, legend=True,
              title=None, input_names=None, output_names=None, label_layers=None):
-    """Draw a fitted network: neurons as circles, weights as coloured edges.
+    """Draw a fitted network: neurons as circles, weights as colored edges.
 
     Parameters
     ----------
@@ -190,9 +190,9 @@ def mlp_draw(model, orientation="h", figsize=None, label_pos=0.5, add_labels=Fal
     show_bias : also draw bias nodes and their edges
     max_neurons : show at most this many neurons per layer, plus one "+N" node
     highlight : edges ``[(u, v), ...]`` or a node path ``[n0, n1, ...]`` drawn in
-        ``highlight_color`` over the rest; or a dict ``{colour: edges_or_path}``,
+        ``highlight_color`` over the rest; or a dict ``{color: edges_or_path}``,
         drawn in order. Nodes are ``(layer, index)`` pairs.
-    legend : add a legend explaining edge colour and width
+    legend : add a legend explaining edge color and width
     title : Axes title
     input_names, output_names : names for the input and output nodes, one per
         node (default: the model's feature names and classes, else x1, x2, ...
@@ -201,7 +201,7 @@ def mlp_draw(model, orientation="h", figsize=None, label_pos=0.5, add_labels=Fal
         counted from 1 as in W^(l): layer 1 holds the weights from the inputs to
         the first hidden layer, layer L those into the output layer
 
-    Edge colour gives the sign (blue positive, vermillion negative) and width
+    Edge color gives the sign (blue positive, vermilion negative) and width
     the size |weight|. Returns the matplotlib Axes; never calls ``plt.show()``.
     """
     import matplotlib.pyplot as plt
@@ -292,7 +292,7 @@ def _shown_nodes(graph, max_neurons):
 
 
 def _layout(graph, shown, orientation):
-    """Positions: layers along one axis, each layer centred on the other."""
+    """Positions: layers along one axis, each layer centered on the other."""
     pos = {}
     for layer, (nodes, hidden) in shown.items():
         keys = list(nodes) + ([(layer, "more")] if hidden else [])
@@ -350,7 +350,7 @@ def _draw_weight_labels(ax, edges, pos, label_pos, label_size):
 
 
 def _highlights(highlight, default_color, graph, pos):
-    """Normalise ``highlight`` to a list of (colour, [edges]) and check the edges exist."""
+    """Normalize ``highlight`` to a list of (color, [edges]) and check the edges exist."""
     if highlight is None:
         return []
     groups = highlight.items() if isinstance(highlight, dict) else [(default_color, highlight)]

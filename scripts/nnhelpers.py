@@ -2,7 +2,7 @@
 
 The teaching code stays in the notebooks. What lives here is what every chapter
 needs and no chapter should repeat: notebook set-up, seeds and devices, the
-lesson's datasets, evaluation tables and plots, a torch training loop, a
+book's datasets, evaluation tables and plots, a torch training loop, a
 parallel sweep over scikit-learn configurations, a result cache that spares
 both from computing the same fit twice, and the exercise self-checks.
 
@@ -33,7 +33,7 @@ notebook's own folder when Jupyter runs it; the environment variable
 ``NNBOOK_OUTPUT_DIR`` overrides that (tests set it so that parallel runs never share files)."""
 
 SEED = 2024
-"""The seed the lesson uses for every random draw."""
+"""The seed the book uses for every random draw."""
 
 
 # --------------------------------------------------------------------------
@@ -50,7 +50,7 @@ def setup_notebook(seed: int = SEED) -> None:
     """Prepare a chapter notebook: text displays, one plot style, tidy warnings.
 
     * scikit-learn estimators display as text (their HTML repr holds random ids);
-    * one seaborn theme with a colour-blind-safe palette for every figure;
+    * one seaborn theme with a color-blind-safe palette for every figure;
     * library warnings print as one deterministic line, without a file path;
       each distinct warning is shown once per cell location.
     * Python, NumPy and (if imported) torch are seeded with ``seed``;
@@ -116,11 +116,11 @@ def output_path(name: str) -> Path:
 
 
 # --------------------------------------------------------------------------
-# The lesson's datasets
+# The book's datasets
 # --------------------------------------------------------------------------
 
 def circles_data(seed: int = SEED):
-    """The lesson's make_circles sample: 1000 points, factor 0.2, noise 0.15."""
+    """Chapter 2's make_circles sample: 1000 points, factor 0.2, noise 0.15."""
     from sklearn.datasets import make_circles
 
     return make_circles(n_samples=1000, factor=0.2, noise=0.15, random_state=seed)
@@ -164,7 +164,7 @@ def iris_split():
 
 
 def regression_data(n: int = 1000, seed: int = SEED):
-    """The lesson's synthetic regression data, and the generator that made it.
+    """Chapter 5's synthetic regression data, and the generator that made it.
 
     ``Y = X/2 + sin(X) cos(2X) + 0.3 * noise`` on ``n`` evenly spaced X in [0, 5].
     The generator is returned because chapter 6 continues drawing from it.
@@ -189,7 +189,7 @@ def regression_split():
 
 
 def circles_mlp(**params):
-    """The lesson's (unfitted) two-circles classifier: (8, 6) ReLU, max_iter 10000, seed 2024."""
+    """Chapter 2's (unfitted) two-circles classifier: (8, 6) ReLU, max_iter 10000, seed 2024."""
     from sklearn.neural_network import MLPClassifier
 
     return MLPClassifier(**{**dict(hidden_layer_sizes=(8, 6), activation="relu",
@@ -197,7 +197,7 @@ def circles_mlp(**params):
 
 
 def iris_mlp(**params):
-    """The lesson's (unfitted) iris classifier: (3, 2) ReLU, max_iter 6000, seed 2024."""
+    """Chapter 4's (unfitted) iris classifier: (3, 2) ReLU, max_iter 6000, seed 2024."""
     from sklearn.neural_network import MLPClassifier
 
     return MLPClassifier(**{**dict(hidden_layer_sizes=(3, 2), activation="relu",
@@ -205,9 +205,9 @@ def iris_mlp(**params):
 
 
 def regression_pipeline(**mlp_params):
-    """Scaler (pandas output) plus ``MLPRegressor`` with the lesson's settings.
+    """Scaler (pandas output) plus ``MLPRegressor`` with chapter 5's settings.
 
-    The lesson's regressor has hidden layers (80, 20), ReLU, random_state 2024
+    Chapter 5's regressor has hidden layers (80, 20), ReLU, random_state 2024
     and max_iter 2000; keyword arguments override or add MLP parameters.
     """
     from sklearn.neural_network import MLPRegressor
@@ -279,9 +279,9 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
         raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence!r}.")
     z = norm.ppf(0.5 + confidence / 2)
     p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    center = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+    return float(max(0.0, center - half)), float(min(1.0, center + half))
 
 
 def _column_names(X):
@@ -304,7 +304,7 @@ def plot_confusion_pair(y_train, pred_train, y_test, pred_test, title=None,
                         labels=None, axes=None):
     """Confusion matrices for training and test predictions, side by side.
 
-    Returns the two Axes. ``labels`` fixes the row/column order (the lesson
+    Returns the two Axes. ``labels`` fixes the row/column order (the book
     puts the positive class first: ``labels=[1, 0]``).
     """
     from sklearn.metrics import ConfusionMatrixDisplay
@@ -335,7 +335,7 @@ def plot_roc_pair(model, X_train, y_train, X_test, y_test, title=None, axes=None
 
 
 def plot_decision_boundary(model, X, y, ax=None, grid_points=200, cmap="Greens"):
-    """Decision regions of a two-input classifier, with the points coloured by class.
+    """Decision regions of a two-input classifier, with the points colored by class.
 
     ``model`` is a fitted estimator or any function mapping an (n, 2) array to
     class labels (e.g. a wrapped torch network). The regions are drawn with
@@ -1178,7 +1178,8 @@ def check(name: str, answer) -> None:
 # --------------------------------------------------------------------------
 
 PAGE_DATA_LIMIT = 200_000
-"""Most bytes of data one chapter may hand to its web page through :func:`to_page`."""
+"""Most bytes of data one chapter may hand to its web page through :func:`to_page`
+(checked per call here, and per chapter by ``tests/test_to_page.py``)."""
 
 _JS_NAME = r"^[A-Za-z_$][A-Za-z0-9_$]*$"
 

@@ -31,6 +31,9 @@ import os, sys
 sys.path[:] = [p for p in sys.path if os.path.realpath(p or '.') != {SCRIPTS!r}]
 """
 
+# one worker runs the whole module (its fixture grades or builds once)
+pytestmark = pytest.mark.xdist_group("kit")
+
 
 @pytest.fixture(scope="module")
 def kit(tmp_path_factory):

@@ -114,39 +114,41 @@ export function linePath(points, x, y) {
   return d;
 }
 
-// Contour lines of f over a grid (marching squares), as one path-data string per level.
-export function contours(f, [x0, x1], [y0, y1], levels, n = 120) {
+// Contour lines of f over a grid (marching squares), as one list of segments per level.
+export function contours(f, [x0, x1], [y0, y1], levels, n = 100) {
   const xs = Array.from({length: n + 1}, (_, i) => x0 + ((x1 - x0) * i) / n);
   const ys = Array.from({length: n + 1}, (_, j) => y0 + ((y1 - y0) * j) / n);
   const v = ys.map((yv) => xs.map((xv) => f(xv, yv)));
-  return levels.map((level) => {
-    const segments = [];
-    const cross = (xa, ya, va, xb, yb, vb) => {
-      const t = (level - va) / (vb - va);
-      return [xa + t * (xb - xa), ya + t * (yb - ya)];
-    };
-    for (let j = 0; j < n; j++) {
-      for (let i = 0; i < n; i++) {
-        const a = v[j][i], b = v[j][i + 1], c = v[j + 1][i + 1], d = v[j + 1][i];
+  const out = levels.map(() => []);
+  // the edges of a cell: [corner a, corner b] as (i, j) offsets, in the order bottom, right, top, left
+  const edges = [[[0, 0], [1, 0]], [[1, 0], [1, 1]], [[0, 1], [1, 1]], [[0, 0], [0, 1]]];
+  // for each corner pattern (a bit per corner above the level: 1 = (0,0), 2 = (1,0), 4 = (1,1), 8 = (0,1)),
+  // the pairs of crossed edges that a segment joins (saddles 5 and 10 are split by the center)
+  const pairs = {1: [[3, 0]], 2: [[0, 1]], 3: [[3, 1]], 4: [[1, 2]], 6: [[0, 2]], 7: [[3, 2]], 8: [[2, 3]],
+                 9: [[2, 0]], 11: [[2, 1]], 12: [[1, 3]], 13: [[1, 0]], 14: [[0, 3]]};
+  for (let j = 0; j < n; j++) {
+    for (let i = 0; i < n; i++) {
+      const a = v[j][i], b = v[j][i + 1], c = v[j + 1][i + 1], d = v[j + 1][i];
+      const lo = Math.min(a, b, c, d), hi = Math.max(a, b, c, d);
+      for (let k = 0; k < levels.length; k++) {
+        const level = levels[k];
+        if (level < lo || level >= hi) continue;
         const code = (a > level) | ((b > level) << 1) | ((c > level) << 2) | ((d > level) << 3);
-        if (code === 0 || code === 15) continue;
-        const bottom = () => cross(xs[i], ys[j], a, xs[i + 1], ys[j], b);
-        const right = () => cross(xs[i + 1], ys[j], b, xs[i + 1], ys[j + 1], c);
-        const top = () => cross(xs[i], ys[j + 1], d, xs[i + 1], ys[j + 1], c);
-        const left = () => cross(xs[i], ys[j], a, xs[i], ys[j + 1], d);
         const center = (a + b + c + d) / 4 > level;
-        const pairs = {
-          1: [[left, bottom]], 2: [[bottom, right]], 3: [[left, right]], 4: [[right, top]],
-          5: center ? [[left, top], [bottom, right]] : [[left, bottom], [right, top]],
-          6: [[bottom, top]], 7: [[left, top]], 8: [[top, left]], 9: [[top, bottom]],
-          10: center ? [[bottom, left], [top, right]] : [[bottom, right], [top, left]],
-          11: [[top, right]], 12: [[right, left]], 13: [[right, bottom]], 14: [[bottom, left]],
-        }[code];
-        for (const [p, q] of pairs) segments.push([p(), q()]);
+        const joined = code === 5 ? (center ? [[3, 2], [0, 1]] : [[3, 0], [1, 2]])
+          : code === 10 ? (center ? [[0, 3], [2, 1]] : [[0, 1], [2, 3]]) : pairs[code];
+        if (!joined) continue;
+        const value = (di, dj) => v[j + dj][i + di];
+        const point = (e) => {
+          const [[ai, aj], [bi, bj]] = edges[e];
+          const va = value(ai, aj), vb = value(bi, bj), t = (level - va) / (vb - va);
+          return [xs[i + ai] + t * (xs[i + bi] - xs[i + ai]), ys[j + aj] + t * (ys[j + bj] - ys[j + aj])];
+        };
+        for (const [p, q] of joined) out[k].push([point(p), point(q)]);
       }
     }
-    return segments;
-  });
+  }
+  return out;
 }
 
 // Path data of line segments [[x, y], [x, y]] in data coordinates.
