@@ -939,6 +939,7 @@ def _train_epochs(model, loss_fn, optimizer, epoch_batches, n_epochs, report_eve
     _check_patience(patience, min_epochs, eval_data, n_epochs)
     model.train()
     history = History()
+    best_loss = best_state = None          # of the best epoch so far, with patience
     start = time.perf_counter()
     for epoch in range(1, n_epochs + 1):
         total, n_batches = 0.0, 0

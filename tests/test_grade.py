@@ -267,7 +267,7 @@ def test_gradebook(graded):
 
 def test_feedback_file_per_student(graded):
     text = (graded["out"] / "feedback" / "bob.md").read_text()
-    assert f"- Exercise 1.1: " in text and f"(`{EX1[0]}`): not quite. Hint: " in text
+    assert "- Exercise 1.1: " in text and f"(`{EX1[0]}`): not quite. Hint: " in text
     assert f"## {CH8}" in text and "Not handed in." in text
     hank = (graded["out"] / "feedback" / "hank.md").read_text()
     assert "could not be checked: its answer and check cells were deleted" in hank
