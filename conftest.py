@@ -26,6 +26,7 @@ from pathlib import Path
 
 import nbval.kernel
 
+import warm_kernels
 from execute_notebooks import IsolatedKernelManager
 
 # nbval starts its kernels through this name; give them private IPC sockets so
@@ -35,7 +36,8 @@ nbval.kernel.KernelManager = IsolatedKernelManager
 # Work units by their time in the test run, slowest first: chapters by number (sweeps with
 # cross-validation, long trainings), test modules by path (test_grade grades a whole class).
 # Chapters not listed follow these, in reading order, then the other unit tests.
-SLOWEST_FIRST = ("07", "tests/test_grade.py", "09", "06", "03", "02", "01", "08", "05", "04")
+SLOWEST_FIRST = ("07", "tests/test_grade.py", "09", "tests/test_warm_kernels.py", "06", "03",
+                 "tests/test_kit.py", "A-", "02", "05", "01", "04", "08")
 
 
 def pytest_configure(config):
@@ -54,6 +56,15 @@ def pytest_configure(config):
             os.environ["NNBOOK_CACHE_DIR"] = os.path.join(folder, "cache")
         config._nnbook_cache = folder
         os.environ["NNBOOK_CACHE_LOG"] = os.path.join(folder, "lookups.log")
+        # the two workers already keep both cores busy: each kernel's sweeps run serially
+        # (nh.sweep's results do not depend on it), sparing each kernel two worker processes
+        os.environ.setdefault("LOKY_MAX_CPU_COUNT", "1")
+        # kernels fork from one process that has imported the libraries (warm_kernels);
+        # `make execute-check` shows that fresh interpreters give the same outputs
+        if warm_kernels.available() and not os.environ.get(warm_kernels.ENV):
+            config._nnbook_warm = warm_kernels.start_server()
+            os.environ[warm_kernels.ENV] = config._nnbook_warm[1]
+            os.environ["NNBOOK_WARM_LOG"] = os.path.join(folder, "kernels.log")
     config.option.loadscopereorder = False           # keep the order set below
 
 
@@ -78,6 +89,8 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_unconfigure(config):
+    if getattr(config, "_nnbook_warm", None):
+        warm_kernels.stop_server(*config._nnbook_warm)
     folder = getattr(config, "_nnbook_cache", None)
     if folder:
         shutil.rmtree(folder, ignore_errors=True)
@@ -133,6 +146,15 @@ def pytest_xdist_make_scheduler(config, log):
 def pytest_terminal_summary(terminalreporter, config):
     folder = getattr(config, "_nnbook_cache", None)
     log = os.path.join(folder, "lookups.log") if folder else None
+    kernels = os.path.join(folder, "kernels.log") if folder else None
+    if kernels and os.path.exists(kernels):
+        with open(kernels) as f:
+            lines = [line.strip() for line in f if line.strip()]
+        ways = Counter(line.split()[0] for line in lines)
+        why = sorted({line.split(" ", 1)[1] for line in lines if line.startswith("fresh ")})
+        terminalreporter.write_line(
+            f"warm kernels: {ways['forked']} forked from the warm server, {ways['fresh']} "
+            "refused and started fresh" + (f" ({'; '.join(why[:3])})" if why else ""))
     if not log or not os.path.exists(log):
         return
     with open(log) as f:

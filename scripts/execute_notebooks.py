@@ -29,6 +29,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from traitlets import HasTraits, default
 
+import warm_kernels
+
 SANITIZE_FILE = Path(__file__).resolve().parent.parent / "tests" / "nbval-sanitize.cfg"
 
 
@@ -50,6 +52,14 @@ class _PrivateSockets(HasTraits):
         folder = jupyter_runtime_dir()     # jupyter_client deletes the socket files at shutdown
         os.makedirs(folder, exist_ok=True)
         return os.path.join(folder, f"kernel-{uuid.uuid4()}-ipc")
+
+    async def _async_pre_start_kernel(self, **kw):
+        """Fork the kernel from the warm server when one runs (``warm_kernels``)."""
+        if self.provisioner is None and warm_kernels.server_address():
+            self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
+            self.provisioner = warm_kernels.WarmProvisioner(
+                kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
+        return await super()._async_pre_start_kernel(**kw)
 
 
 class IsolatedKernelManager(_PrivateSockets, KernelManager):
@@ -143,14 +153,21 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
     failed = False
-    with ProcessPoolExecutor(args.jobs) as pool:
-        for name, diffs, seconds in pool.map(run_one, args.notebooks,
-                                             [args.check] * len(args.notebooks)):
-            verdict = "unchanged" if not diffs else f"{len(diffs)} cells changed"
-            print(f"{name}: {verdict} ({seconds:.0f} s)")
-            for d in diffs:
-                print(f"    {d}")
-            failed |= bool(diffs) and (args.check or diffs[0].startswith("execution failed"))
+    # the stored outputs come from fresh interpreters, as in JupyterLab, never warm kernels
+    saved, os.environ[warm_kernels.ENV] = os.environ.get(warm_kernels.ENV), "off"
+    try:
+        with ProcessPoolExecutor(args.jobs) as pool:
+            for name, diffs, seconds in pool.map(run_one, args.notebooks,
+                                                 [args.check] * len(args.notebooks)):
+                verdict = "unchanged" if not diffs else f"{len(diffs)} cells changed"
+                print(f"{name}: {verdict} ({seconds:.0f} s)")
+                for d in diffs:
+                    print(f"    {d}")
+                failed |= bool(diffs) and (args.check or diffs[0].startswith("execution failed"))
+    finally:
+        os.environ.pop(warm_kernels.ENV)
+        if saved is not None:
+            os.environ[warm_kernels.ENV] = saved
     return 1 if failed else 0
 
 

@@ -77,6 +77,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import json
 import os
@@ -91,6 +92,8 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+import warm_kernels
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS_DIR = ROOT / "chapters"
@@ -681,13 +684,18 @@ def find_submissions(folder: Path, chapters: list[str]):
 def grade_class(folder: Path, out: Path, jobs: int = 2, timeout: float = DEFAULT_TIMEOUT,
                 memory_mb: int = DEFAULT_MEMORY_MB, file_mb: int = DEFAULT_FILE_MB,
                 max_output_mb: float = DEFAULT_MAX_OUTPUT_MB, prelude: str = "",
-                cache: str | None = "book", echo=print) -> dict:
+                cache: str | None = "book", echo=print, warm: bool = True) -> dict:
     """Grade every submission in ``folder``; write the results to ``out``; return them.
 
     ``cache``: "book" seeds each kernel with a private copy of the book's result
     cache (the fits ``make test`` or ``make execute`` computed: a student's
     unchanged fit is then read, not recomputed); a folder path seeds it from there;
     None or "off" turns the cache off.
+
+    ``warm``: fork each kernel from one process that has imported the libraries
+    (``warm_kernels``; Linux), which spares every notebook the seconds a fresh
+    Python spends importing torch and scikit-learn; False starts each kernel as a
+    new interpreter. Both run each submission in a process and folder of its own.
     """
     folder, out = Path(folder).resolve(), Path(out).resolve()
     if not folder.is_dir():
@@ -707,7 +715,8 @@ def grade_class(folder: Path, out: Path, jobs: int = 2, timeout: float = DEFAULT
     results, start = [], time.perf_counter()
     seed_holder = tempfile.TemporaryDirectory(prefix="nnbook-grade-cache-")
     seed = _cache_seed(cache, Path(seed_holder.name) / "cache")
-    with seed_holder, ProcessPoolExecutor(max(1, jobs)) as pool:
+    warm_server = warm_kernels.serving() if warm else contextlib.nullcontext()
+    with seed_holder, warm_server, ProcessPoolExecutor(max(1, jobs)) as pool:
         futures = {pool.submit(grade_notebook, str(chosen[k]), k[0], k[1], timeout, memory_mb,
                                file_mb, max_output_mb, prelude, seed,
                                max(1, (os.cpu_count() or 1) // max(1, jobs))): k for k in order}
@@ -895,9 +904,13 @@ def main(argv=None) -> int:
     parser.add_argument("--cache", default="book",
                         help="result cache each kernel gets a private copy of: 'book' (the "
                              "book's _output/cache, default), a folder, or 'off'")
+    parser.add_argument("--fresh-kernels", action="store_true",
+                        help="start each kernel as a new Python instead of forking it from "
+                             "one that has imported the libraries (slower; Linux forks)")
     args = parser.parse_args(argv)
     grade_class(args.submissions, args.out, args.jobs, args.timeout, args.memory_mb,
-                DEFAULT_FILE_MB, args.max_output_mb, cache=args.cache)
+                DEFAULT_FILE_MB, args.max_output_mb, cache=args.cache,
+                warm=not args.fresh_kernels)
     return 0
 
 

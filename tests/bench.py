@@ -10,7 +10,12 @@ ratio     The lesson's code run as one plain serial script
           `make test` starts with an empty result cache of its own (conftest.py),
           so strict nbval computes everything; its summary line gives the cache's
           hit rate (the student-copy runs reusing nbval's fits).
+          Both print their CPU seconds (every process they waited for): on 2 cores a
+          run can take no less than half its CPU seconds.
 nbval     The whole book's strict nbval run (`make nbval`), also from an empty cache.
+kernels   Starting a kernel and running a chapter's imports: a fresh interpreter (as
+          JupyterLab does) and a kernel forked from the warm server (scripts/warm_kernels.py,
+          as `make test` and `make grade` do).
 chapters  Each chapter run top to bottom in a fresh kernel in its folder, as
           JupyterLab's "Restart Kernel and Run All" does: a first run with an empty
           result cache, then a re-run (new kernel) that finds the first run's fits in
@@ -148,10 +153,17 @@ LESSON = Path(os.environ.get("LESSON_REFERENCE", ROOT.parent / "shared" / "bench
 
 
 def run_timed(cmd, **kw):
-    """Run a command; return (seconds, completed process)."""
+    """Run a command; return (seconds, completed process). ``done.cpu`` holds the CPU
+    seconds (user + system) of the command and every process it waited for."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    return time.perf_counter() - start, done
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done.cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, done
 
 
 def pytest_summary(done):
@@ -177,10 +189,11 @@ def bench_ratio():
     test, run = run_timed(["make", "-s", "test"], cwd=ROOT)
     cache, final = pytest_summary(run)
     print(f"The lesson's code as one serial script and `make test`, side by side, {os.cpu_count()} cores")
-    print(f"  lesson script:  {lesson:6.1f} s   (slowest sections: " + ", ".join(
+    print(f"  lesson script:  {lesson:6.1f} s   (CPU {done.cpu:.0f} s; slowest sections: " + ", ".join(
         f"{name} {float(sec):.0f} s" for name, sec in
         sorted(sections, key=lambda x: -float(x[1]))[:3]) + ")")
-    print(f"  make test:      {test:6.1f} s   ({final}; exit code {run.returncode})")
+    print(f"  make test:      {test:6.1f} s   (CPU {run.cpu:.0f} s on {os.cpu_count()} cores; "
+          f"{final}; exit code {run.returncode})")
     print(f"  ratio:          {test / lesson:6.2f}   (goal: at most 1.0, stretch 0.6)")
     print(f"  {cache}")
     if run.returncode:
@@ -191,7 +204,7 @@ def bench_nbval():
     seconds, run = run_timed(["make", "-s", "nbval"], cwd=ROOT)
     cache, final = pytest_summary(run)
     print(f"The whole book's strict nbval run (`make nbval`, empty result cache), {os.cpu_count()} cores")
-    print(f"  {seconds:.1f} s   ({final}; exit code {run.returncode})")
+    print(f"  {seconds:.1f} s, CPU {run.cpu:.0f} s   ({final}; exit code {run.returncode})")
 
 
 def run_notebook(path, log):
@@ -212,7 +225,44 @@ def run_notebook(path, log):
     return seconds, Counter(line.split()[0] for line in Path(log).read_text().splitlines())
 
 
+def bench_kernels():
+    """Start a kernel and import what a chapter's first cell imports: fresh and warm."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    import warm_kernels
+    from execute_notebooks import AsyncIsolatedKernelManager
+
+    first_cell = ("import nnhelpers as nh\nnh.setup_notebook()\nimport torch, sklearn.neural_network, "
+                  "matplotlib.pyplot as plt, seaborn")
+
+    def start_and_import():
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(first_cell)])
+        NotebookClient(nb, timeout=120, kernel_name="python3",
+                       kernel_manager_class=AsyncIsolatedKernelManager).execute()
+
+    if not warm_kernels.available():
+        print("Warm kernels need Linux (fork): no kernel benchmark here.")
+        return
+    saved = os.environ.get(warm_kernels.ENV)
+    try:
+        os.environ[warm_kernels.ENV] = "off"
+        fresh = median_seconds(start_and_import, 5)
+        del os.environ[warm_kernels.ENV]
+        with warm_kernels.serving():
+            start_and_import()                      # waits for the server's imports
+            warm = median_seconds(start_and_import, 5)
+    finally:
+        os.environ.pop(warm_kernels.ENV, None)
+        if saved is not None:
+            os.environ[warm_kernels.ENV] = saved
+    print("A kernel started and a chapter's imports run (median of 5)")
+    print(f"  fresh interpreter (JupyterLab, make execute): {fresh:.2f} s")
+    print(f"  forked from the warm server (make test, make grade): {warm:.2f} s")
+
+
 def bench_chapters():
+    os.environ["NNBOOK_WARM_KERNELS"] = "off"       # fresh kernels, as JupyterLab starts them
     folder = nh.cache_dir()
     if folder is None:
         print("The result cache is off (NNBOOK_CACHE_DIR=off): no chapter benchmark.")
@@ -255,7 +305,8 @@ def bench_chapters():
           + (f" ({totals['hits'] / lookups:.0%})" if lookups else ""))
 
 
-SECTIONS = {"ratio": bench_ratio, "nbval": bench_nbval, "chapters": bench_chapters,
+SECTIONS = {"ratio": bench_ratio, "nbval": bench_nbval, "kernels": bench_kernels,
+            "chapters": bench_chapters,
             "draw": bench_mlp_draw, "loops": bench_training_loops, "sweeps": bench_sweeps}
 
 

@@ -1,0 +1,492 @@
+"""Jupyter kernels that start warm: forked from a process that has imported the libraries.
+
+A chapter's kernel spends 3-5 s importing torch, scikit-learn, matplotlib and
+seaborn before it computes anything. A test run starts about forty kernels
+(nbval, student copies, the grader's planted class) and ``make grade`` one per
+submission, so imports, not fits, would set their time. Here one *server*
+process imports the libraries once; each kernel is a ``fork()`` of it, which
+then becomes exactly the process ``python -m ipykernel_launcher -f ...`` (or
+``python -c <code> ...``) would have been: its own session and process group,
+working folder, environment, ``sys.path``, ``sys.argv`` and standard streams,
+with nothing of the notebook's own code or data inherited. The notebook still
+runs every one of its cells, imports included, in a fresh namespace.
+
+    with warm_kernels.serving():          # starts a server unless one is running
+        ...                               # kernel managers below fork from it
+
+What the kernel managers of ``execute_notebooks`` do: when ``NNBOOK_WARM_KERNELS``
+names a running server's socket, their kernels are forked from it
+(:class:`WarmProvisioner`); otherwise, or for a command or environment the
+server cannot reproduce (another Python, interpreter options, a different
+value of a variable read at import time such as ``OMP_NUM_THREADS``), they start
+the usual way. ``NNBOOK_WARM_KERNELS=off`` turns the server off.
+
+Linux only (``fork`` after importing torch is unsafe on macOS; Windows has no
+``fork``): elsewhere :func:`serving` starts nothing and kernels start the usual way.
+``make execute`` and ``make execute-check`` always start fresh interpreters, as
+JupyterLab does: the stored outputs come from there, and strict nbval's run
+on warm kernels must reproduce them exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from jupyter_client.provisioning import LocalProvisioner
+
+ENV = "NNBOOK_WARM_KERNELS"
+"""Environment variable: the running server's socket path, or ``off``."""
+
+LIBRARIES = (
+    "numpy", "pandas", "scipy.optimize", "scipy.stats", "joblib", "threadpoolctl",
+    "sklearn.neural_network", "sklearn.model_selection", "sklearn.preprocessing",
+    "sklearn.pipeline", "sklearn.metrics", "sklearn.datasets", "sklearn.linear_model",
+    "sklearn.dummy", "sklearn.inspection", "sklearn.compose",
+    "matplotlib", "matplotlib.pyplot", "matplotlib.colors", "seaborn", "networkx",
+    "torch", "torch.nn", "torch.optim", "torch.utils.data", "torch.nn.functional",
+    "nbformat", "IPython", "IPython.display",
+)
+"""What the server imports: the libraries the chapters import, never the book's own modules
+(the kernel imports those from its own ``sys.path``) nor ipykernel (whose settings read the
+environment, e.g. ``JPY_PARENT_PID``, when it is imported)."""
+
+READ_AT_IMPORT = ("PYTHON", "OMP_", "OPENBLAS_", "MKL_", "KMP_", "GOTO_", "VECLIB_", "BLIS_",
+                  "NUMEXPR_", "NUMPY_", "SCIPY_", "SKLEARN_", "TORCH_", "PYTORCH_", "CUDA_",
+                  "MPLCONFIGDIR", "MATPLOTLIBRC", "LD_", "MALLOC_", "IPYTHON")
+"""Prefixes of environment variables that a library (or the interpreter) reads once, when
+it starts or is imported: a kernel whose value differs from the server's starts the usual way.
+``PYTHONPATH`` and ``PYTHONDONTWRITEBYTECODE`` are the exceptions: the forked kernel
+rebuilds ``sys.path`` and sets ``sys.dont_write_bytecode`` from its own values."""
+
+INLINE = "module://matplotlib_inline.backend_inline"
+STARTUP_SECONDS = 60
+
+
+def _import_sensitive(env: dict) -> dict:
+    return {k: v for k, v in env.items()
+            if k.startswith(READ_AT_IMPORT) and k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
+
+
+def available() -> bool:
+    """Whether kernels can be forked on this system."""
+    return sys.platform.startswith("linux") and hasattr(os, "fork")
+
+
+def server_address() -> str | None:
+    """The socket of the running server this process should use, or None."""
+    path = os.environ.get(ENV, "")
+    if not path or path == "off" or not available():
+        return None
+    return path
+
+
+# --------------------------------------------------------------------------
+# Starting and stopping a server
+# --------------------------------------------------------------------------
+
+def start_server(folder: str | None = None) -> tuple[subprocess.Popen, str]:
+    """Start a server in the background; return its process and socket path.
+
+    The server imports :data:`LIBRARIES` (a few seconds) before it listens;
+    clients that come earlier wait for it (see :func:`_connect`)."""
+    folder = folder or tempfile.mkdtemp(prefix="nnbook-warm-")
+    path = os.path.join(folder, "server.sock")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", ENV, "MPLBACKEND")}
+    process = subprocess.Popen([sys.executable, os.path.abspath(__file__), path], env=env, cwd=folder, stdin=subprocess.DEVNULL,
+                               start_new_session=True)
+    return process, path
+
+
+def stop_server(process: subprocess.Popen, path: str) -> None:
+    """Stop a server. A kernel still running from it ends within a second (ipykernel's
+    parent poller sees its parent go)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+    with contextlib.suppress(OSError):
+        os.rmdir(os.path.dirname(path))
+
+
+@contextlib.contextmanager
+def serving():
+    """Run a server for the ``with`` block unless one runs already, or it is off or unavailable.
+
+    Sets :data:`ENV` for this process and the processes it starts."""
+    if os.environ.get(ENV) or not available():
+        yield os.environ.get(ENV)
+        return
+    process, path = start_server()
+    os.environ[ENV] = path
+    try:
+        yield path
+    finally:
+        if os.environ.get(ENV) == path:
+            del os.environ[ENV]
+        stop_server(process, path)
+
+
+# --------------------------------------------------------------------------
+# The server
+# --------------------------------------------------------------------------
+
+def _send(sock, message: dict) -> None:
+    sock.sendall(json.dumps(message).encode() + b"\n")
+
+
+def _receive(sock) -> dict | None:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    return json.loads(data)
+
+
+def serve(path: str | None = None) -> None:
+    """The server's main loop: import the libraries, then fork a kernel per request.
+
+    Each request is one connection: a JSON line (command, folder, environment)
+    with the client's standard streams attached (``SCM_RIGHTS``). The server
+    answers with the kernel's pid once the kernel has its own session, keeps the
+    connection, and sends the exit code when the kernel ends."""
+    import importlib
+    import selectors
+
+    path = path or sys.argv[1]
+    before = _import_sensitive(dict(os.environ))
+    for name in LIBRARIES:
+        with contextlib.suppress(Exception):   # a library that fails is imported by the kernel
+            importlib.import_module(name)
+    base_path = sys.path[1:]                  # sys.path[0] is this file's folder
+    # a library may set a variable when imported (scikit-learn: KMP_*); a client that has
+    # imported it too passes it on, and a kernel would set the same when importing it
+    sensitive = (before, _import_sensitive(dict(os.environ)))
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    temporary = f"{path}.{os.getpid()}"
+    listener.bind(temporary)
+    os.replace(temporary, path)               # clients see no socket or a listening one
+    listener.listen(64)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ, "accept")
+    selector.register(wake_r, selectors.EVENT_READ, "reap")
+    children: dict[int, socket.socket] = {}
+
+    def reap():
+        while children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            conn = children.pop(pid, None)
+            if conn is not None:
+                with contextlib.suppress(OSError):
+                    _send(conn, {"exit": os.waitstatus_to_exitcode(status)})
+                conn.close()
+
+    try:
+        while True:
+            for key, _ in selector.select():
+                if key.data == "reap":
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(wake_r, 4096)
+                    reap()
+                    continue
+                conn, _ = listener.accept()
+                try:
+                    pid = _fork_kernel(conn, base_path, sensitive,
+                                       [listener, selector, wake_r, wake_w, *children.values()])
+                except Exception as error:          # a bad request: answer it, keep serving
+                    with contextlib.suppress(OSError):
+                        _send(conn, {"error": f"{type(error).__name__}: {error}"})
+                    conn.close()
+                    continue
+                children[pid] = conn
+            reap()
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _fork_kernel(conn, base_path: list[str], sensitive: tuple, close_in_child: list) -> int:
+    """Read one request from ``conn``, fork the kernel, and return its pid (in the server)."""
+    conn.settimeout(30)
+    raw, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+    while not raw.endswith(b"\n"):
+        chunk = conn.recv(1 << 20)
+        if not chunk:
+            raise ValueError("incomplete request")
+        raw += chunk
+    request = json.loads(raw)
+    conn.settimeout(None)
+    cmd, env, cwd = request["cmd"], request["env"], request["cwd"]
+    if len(fds) != 3:
+        raise ValueError("expected three standard streams")
+    if cmd[0] != sys.executable or len(cmd) < 3 or cmd[1] not in ("-m", "-c"):
+        raise ValueError(f"cannot reproduce {cmd[:2]}: only '{sys.executable} -m/-c' forks")
+    before, after = sensitive
+    asked = _import_sensitive(env)
+    differ = [k for k in sorted({*asked, *before, *after})
+              if asked.get(k) not in (before.get(k), after.get(k))]
+    if differ:
+        raise ValueError(f"variables read at import time differ: {differ}")
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                  # the kernel
+        code = 1
+        try:
+            os.close(ready_r)
+            os.setsid()
+            os.close(ready_w)                     # tells the server: own session now
+            for item in close_in_child:
+                with contextlib.suppress(Exception):
+                    item.close() if hasattr(item, "close") else os.close(item)
+            conn.close()
+            code = _become_kernel(cmd, env, cwd, fds, base_path)
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+    os.close(ready_w)
+    os.read(ready_r, 1)                           # returns when the child closed its end
+    os.close(ready_r)
+    for fd in fds:
+        os.close(fd)
+    _send(conn, {"pid": pid})
+    return pid
+
+
+def _become_kernel(cmd, env, cwd, fds, base_path) -> int:
+    """In the forked child: turn into the process ``cmd`` would start, then run it."""
+    import atexit
+    import runpy
+    import threading
+    import types
+
+    signal.set_wakeup_fd(-1)
+    for number in (signal.SIGCHLD, signal.SIGTERM):
+        signal.signal(number, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    sys.stdin = open(0, closefd=False)           # noqa: SIM115 (the process's own streams)
+    sys.stdout = open(1, "w", closefd=False, buffering=1)  # noqa: SIM115
+    sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
+    extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    first = os.getcwd() if cmd[1] == "-m" else ""
+    sys.path[:] = [first, *extra, *base_path]
+    _as_if_imported_here(kernel="ipykernel" in " ".join(cmd[2:3]))
+    # a new __main__, as the interpreter makes (multiprocessing's alias of it too)
+    main = types.ModuleType("__main__")
+    main.__dict__.update(__builtins__=__builtins__)
+    sys.modules["__main__"] = sys.modules["__mp_main__"] = main
+    code = 0
+    try:
+        if cmd[1] == "-m":                        # what `python -m module args` runs
+            sys.argv = ["-m", *cmd[3:]]
+            runpy._run_module_as_main(cmd[2], alter_argv=True)
+        else:                                     # `python -c code args`
+            sys.argv = ["-c", *cmd[3:]]
+            exec(compile(cmd[2], "<string>", "exec"), main.__dict__)
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except BaseException:
+        import traceback
+        traceback.print_exc()
+        code = 1
+    with contextlib.suppress(Exception):
+        threading._shutdown()                     # as the interpreter does on exit
+    atexit._run_exitfuncs()
+    return code
+
+
+def _as_if_imported_here(kernel: bool) -> None:
+    """Redo what the preloaded libraries decided, when imported, from their surroundings.
+
+    * matplotlib reads ``MPLBACKEND`` when imported; ipykernel sets it to the inline
+      backend, before any import, when it is unset.
+    * pandas shows at most 20 columns of a wide table inside a Jupyter kernel (and
+      fits the table to the terminal elsewhere), decided when imported.
+    """
+    backend = os.environ.get("MPLBACKEND") or (INLINE if kernel else None)
+    if backend and "matplotlib" in sys.modules:
+        sys.modules["matplotlib"].rcParams["backend"] = backend
+    if kernel and "pandas" in sys.modules:
+        from pandas._config import config as pandas_config
+        key = "display.max_columns"
+        option = pandas_config._registered_options[key]
+        pandas_config._registered_options[key] = option._replace(defval=20)
+        sys.modules["pandas"].set_option(key, 20)
+
+
+# --------------------------------------------------------------------------
+# The client side: a kernel provisioner for jupyter_client
+# --------------------------------------------------------------------------
+
+def _connect(path: str) -> socket.socket | None:
+    """Connect to the server, waiting while it imports; None if it is not there.
+
+    The server's socket appears only once it listens, so a missing socket means
+    "still importing" (wait, at most :data:`STARTUP_SECONDS`) and a socket nobody
+    answers means the server has ended (give up at once)."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+            return sock
+        except FileNotFoundError:
+            sock.close()
+            if time.monotonic() > deadline or not os.path.isdir(os.path.dirname(path)):
+                return None
+            time.sleep(0.05)
+        except OSError:
+            sock.close()
+            return None
+
+
+def _fileno(stream, default: int) -> int:
+    if stream is None or stream == subprocess.PIPE:
+        return default
+    if stream == subprocess.DEVNULL:
+        return -1
+    return stream if isinstance(stream, int) else stream.fileno()
+
+
+class ForkedKernel:
+    """The part of :class:`subprocess.Popen` that jupyter_client uses, for a forked kernel."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int, sock: socket.socket):
+        self.pid, self._sock, self.returncode = pid, sock, None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self._sock.setblocking(False)
+            try:
+                message = _receive(self._sock)
+            except BlockingIOError:
+                return None
+            finally:
+                with contextlib.suppress(OSError):
+                    self._sock.setblocking(True)
+            # no message: the server is gone; the kernel, orphaned, ends itself (ipykernel's
+            # parent poller) within a second
+            self.returncode = message["exit"] if message else -signal.SIGKILL
+            self._sock.close()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout)
+            time.sleep(0.02)
+        return self.returncode
+
+    def send_signal(self, number: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, number)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+
+def fork_kernel(cmd: list[str], env: dict, cwd: str, stdin=None, stdout=None,
+                stderr=None) -> ForkedKernel | None:
+    """Ask the running server for a kernel; None when there is none or it cannot help."""
+    path = server_address()
+    sock = _connect(path) if path else None
+    if sock is None:
+        return None
+    opened = []
+    try:
+        fds = []
+        for stream, default in ((stdin, -1), (stdout, 1), (stderr, 2)):
+            fd = _fileno(stream, default)
+            if fd == -1:
+                fd = os.open(os.devnull, os.O_RDWR)
+                opened.append(fd)
+            fds.append(fd)
+        request = json.dumps({"cmd": list(cmd), "env": dict(env), "cwd": str(cwd)}).encode()
+        socket.send_fds(sock, [request + b"\n"], fds)
+        answer = _receive(sock)
+    except OSError:
+        answer = None
+    finally:
+        for fd in opened:
+            os.close(fd)
+    if not answer or "pid" not in answer:
+        sock.close()
+        why = (answer or {}).get("error", "the server did not answer")
+        print(f"warm_kernels: {why}; starting a fresh interpreter instead", file=sys.stderr)
+        _log(f"fresh {why}")
+        return None
+    _log("forked")
+    return ForkedKernel(answer["pid"], sock)
+
+
+def _log(line: str) -> None:
+    """Append to the file ``NNBOOK_WARM_LOG`` names, if any (the test run's summary counts)."""
+    log = os.environ.get("NNBOOK_WARM_LOG")
+    if log:
+        with open(log, "a") as f:               # one short line: appends do not interleave
+            f.write(line.replace("\n", " ") + "\n")
+
+
+class WarmProvisioner(LocalProvisioner):
+    """Launches the kernel as a fork of the warm server; falls back to a normal launch."""
+
+    async def launch_kernel(self, cmd: list[str], **kwargs):
+        env = dict(kwargs.get("env") or os.environ)
+        env.setdefault("JPY_PARENT_PID", str(os.getpid()))
+        process = fork_kernel(cmd, env, kwargs.get("cwd") or os.getcwd(),
+                              kwargs.get("stdin"), kwargs.get("stdout"), kwargs.get("stderr"))
+        if process is None:
+            return await super().launch_kernel(cmd, **kwargs)
+        self.process, self.pid, self.pgid = process, process.pid, process.pid
+        self.cwd = kwargs.get("cwd", Path.cwd())
+        return self.connection_info
+
+
+if __name__ == "__main__":
+    serve()

@@ -1,0 +1,200 @@
+"""Warm kernels (scripts/warm_kernels.py): a forked kernel is the process a fresh one would be.
+
+The test run starts its kernels this way (conftest.py starts the server these tests
+use too); they compare a forked kernel with a fresh interpreter's, and check the
+ways back to a fresh one.
+"""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+import warm_kernels
+from execute_notebooks import AsyncIsolatedKernelManager
+
+pytestmark = [pytest.mark.skipif(not warm_kernels.available(), reason="kernels fork on Linux only"),
+              pytest.mark.xdist_group("warm")]
+
+# what a kernel can tell about the process it runs in (everything but its pid)
+PORTRAIT = """\
+import os, sys, json, __main__
+import matplotlib, pandas as pd
+print(json.dumps({
+    "cwd": os.getcwd(), "path": sys.path, "argv0": os.path.basename(sys.argv[0]),
+    "own_session": os.getsid(0) == os.getpid() == os.getpgid(0),
+    "marker": os.environ.get("NNBOOK_TEST_MARKER"), "bytecode": sys.dont_write_bytecode,
+    "main": [__main__.__name__, hasattr(__main__, "__file__")],
+    "mp_main": sys.modules.get("__mp_main__") in (None, __main__) or
+               not getattr(sys.modules["__mp_main__"], "__file__", "").endswith("warm_kernels.py"),
+    "backend": matplotlib.rcParams["backend"], "columns": pd.get_option("display.max_columns"),
+    "server_module": any(getattr(m, "__file__", None) and m.__file__.endswith("warm_kernels.py")
+                         for m in list(sys.modules.values())),
+    "parent_handle": bool(int(os.environ.get("JPY_PARENT_PID", 0))),
+}))
+"""
+
+
+@pytest.fixture(autouse=True)
+def _not_counted(monkeypatch):
+    """The kernels refused here on purpose stay out of the test run's summary line."""
+    monkeypatch.delenv("NNBOOK_WARM_LOG", raising=False)
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The test run's server (conftest.py), or one of this module's own."""
+    path = warm_kernels.server_address()
+    if path:
+        yield path
+        return
+    process, path = warm_kernels.start_server()
+    yield path
+    warm_kernels.stop_server(process, path)
+
+
+def _run(cells, folder, env=None, expect_error=False):
+    """Run code cells in a new kernel in ``folder``; return (outputs per cell, kernel pid)."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    client = NotebookClient(nb, timeout=60, kernel_name="python3",
+                            kernel_manager_class=AsyncIsolatedKernelManager,
+                            resources={"metadata": {"path": str(folder)}})
+    pid = {}
+
+    async def run():
+        async with client.async_setup_kernel(env=env or dict(os.environ)):
+            pid["kernel"] = client.km.provisioner.pid
+            pid["forked"] = isinstance(client.km.provisioner.process, warm_kernels.ForkedKernel)
+            for index, cell in enumerate(nb.cells):
+                try:
+                    await client.async_execute_cell(cell, index)
+                except CellExecutionError:
+                    if not expect_error:
+                        raise
+    asyncio.run(run())
+    texts = ["".join(o.get("text", "") for o in c.outputs) +
+             "".join(o.get("ename", "") for o in c.outputs) for c in nb.cells]
+    return texts, pid
+
+
+def _portrait(folder, monkeypatch, address):
+    monkeypatch.setenv(warm_kernels.ENV, address)
+    monkeypatch.setenv("NNBOOK_TEST_MARKER", "this kernel's own value")
+    texts, pid = _run([PORTRAIT], folder)
+    return texts[0], pid
+
+
+def test_a_forked_kernel_is_what_a_fresh_one_would_be(server, tmp_path, monkeypatch):
+    fresh, fresh_pid = _portrait(tmp_path, monkeypatch, "off")
+    warm, warm_pid = _portrait(tmp_path, monkeypatch, server)
+    assert not fresh_pid["forked"] and warm_pid["forked"]
+    assert warm == fresh
+    assert '"own_session": true' in warm and str(tmp_path) in warm
+    assert '"backend": "module://matplotlib_inline.backend_inline"' in warm
+    assert '"columns": 20' in warm and '"server_module": false' in warm
+
+
+def test_the_kernel_really_is_a_fork_of_the_server(server, tmp_path, monkeypatch):
+    monkeypatch.setenv(warm_kernels.ENV, server)
+    texts, _ = _run(["import os, sys; print(os.getppid() != os.getpid(), 'torch' in sys.modules)",
+                     "import os; print(os.getppid() == %d)" % os.getpid()], tmp_path)
+    assert texts == ["True True\n", "False\n"]      # torch was there before any import
+
+
+def test_a_variable_read_at_import_time_gets_a_fresh_interpreter(server, tmp_path,
+                                                                 monkeypatch):
+    monkeypatch.setenv(warm_kernels.ENV, server)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    texts, pid = _run(["import os; print(os.environ['OMP_NUM_THREADS'])"], tmp_path, env=env)
+    assert texts[0].strip() == "1" and not pid["forked"]
+
+
+def test_another_python_or_interpreter_options_are_refused(server, monkeypatch):
+    monkeypatch.setenv(warm_kernels.ENV, server)
+    env = dict(os.environ, JPY_PARENT_PID=str(os.getpid()))
+    for cmd in (["/usr/bin/python3", "-m", "ipykernel_launcher"],
+                [sys.executable, "-X", "dev", "-m", "ipykernel_launcher"]):
+        assert warm_kernels.fork_kernel(cmd, env, os.getcwd()) is None
+
+
+def test_without_a_server_kernels_start_fresh_and_at_once(tmp_path, monkeypatch):
+    import socket
+
+    ended = str(tmp_path / "server.sock")               # the socket of a server that has ended
+    socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).bind(ended)
+    cmd = [sys.executable, "-m", "ipykernel_launcher"]
+    for address in (ended, str(tmp_path / "no-such-folder" / "server.sock")):
+        monkeypatch.setenv(warm_kernels.ENV, address)
+        start = time.monotonic()
+        assert warm_kernels.fork_kernel(cmd, dict(os.environ), str(tmp_path)) is None
+        assert time.monotonic() - start < 1
+
+
+def test_an_interrupt_reaches_a_forked_kernel(server, tmp_path, monkeypatch):
+    monkeypatch.setenv(warm_kernels.ENV, server)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time; time.sleep(60)")])
+    client = NotebookClient(nb, timeout=3, kernel_name="python3", interrupt_on_timeout=True,
+                            allow_errors=True, kernel_manager_class=AsyncIsolatedKernelManager,
+                            resources={"metadata": {"path": str(tmp_path)}})
+    start = time.monotonic()
+    client.execute()
+    assert time.monotonic() - start < 30
+    assert nb.cells[0].outputs[-1]["ename"] == "KeyboardInterrupt"
+
+
+def test_a_killed_kernel_takes_its_processes_along_and_reports_its_exit(server, tmp_path,
+                                                                        monkeypatch):
+    monkeypatch.setenv(warm_kernels.ENV, server)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import subprocess; child = subprocess.Popen(['sleep', '300']); print(child.pid)")])
+    client = NotebookClient(nb, timeout=30, kernel_name="python3",
+                            kernel_manager_class=AsyncIsolatedKernelManager,
+                            resources={"metadata": {"path": str(tmp_path)}})
+    seen = {}
+
+    async def run():
+        async with client.async_setup_kernel():
+            await client.async_execute_cell(nb.cells[0], 0)
+            process = client.km.provisioner.process
+            seen["child"] = int(nb.cells[0].outputs[0]["text"])
+            await client.km.provisioner.kill()
+            seen["code"] = process.wait(10)
+    asyncio.run(run())
+    assert seen["code"] == -signal.SIGKILL
+    for _ in range(100):
+        gone = subprocess.run(["ps", "-o", "stat=", "-p", str(seen["child"])],
+                              capture_output=True, text=True).stdout.strip() in ("", "Z")
+        if gone:
+            break
+        time.sleep(0.05)
+    assert gone
+
+
+def test_serving_starts_a_server_for_its_block_and_stops_it(monkeypatch):
+    """What ``make grade`` does; the kernel it forks ends itself with exit code 3."""
+    monkeypatch.delenv(warm_kernels.ENV, raising=False)
+    with warm_kernels.serving() as path:
+        assert os.environ[warm_kernels.ENV] == path
+        env = dict(os.environ, JPY_PARENT_PID=str(os.getpid()))
+        process = warm_kernels.fork_kernel([sys.executable, "-c", "raise SystemExit(3)"], env,
+                                           os.getcwd())
+        assert isinstance(process, warm_kernels.ForkedKernel)
+        assert process.wait(30) == 3
+    assert warm_kernels.ENV not in os.environ and not os.path.exists(path)
+
+
+def test_serving_reuses_a_running_server_and_can_be_turned_off(server, monkeypatch):
+    monkeypatch.setenv(warm_kernels.ENV, server)
+    with warm_kernels.serving() as path:
+        assert path == server
+    assert os.environ[warm_kernels.ENV] == server and os.path.exists(server)
+    monkeypatch.setenv(warm_kernels.ENV, "off")
+    with warm_kernels.serving() as path:
+        assert path == "off" and warm_kernels.server_address() is None
