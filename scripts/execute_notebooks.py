@@ -154,20 +154,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     failed = False
     # the stored outputs come from fresh interpreters, as in JupyterLab, never warm kernels
-    saved, os.environ[warm_kernels.ENV] = os.environ.get(warm_kernels.ENV), "off"
-    try:
-        with ProcessPoolExecutor(args.jobs) as pool:
-            for name, diffs, seconds in pool.map(run_one, args.notebooks,
-                                                 [args.check] * len(args.notebooks)):
-                verdict = "unchanged" if not diffs else f"{len(diffs)} cells changed"
-                print(f"{name}: {verdict} ({seconds:.0f} s)")
-                for d in diffs:
-                    print(f"    {d}")
-                failed |= bool(diffs) and (args.check or diffs[0].startswith("execution failed"))
-    finally:
-        os.environ.pop(warm_kernels.ENV)
-        if saved is not None:
-            os.environ[warm_kernels.ENV] = saved
+    with warm_kernels.turned_off(), ProcessPoolExecutor(args.jobs) as pool:
+        for name, diffs, seconds in pool.map(run_one, args.notebooks,
+                                             [args.check] * len(args.notebooks)):
+            verdict = "unchanged" if not diffs else f"{len(diffs)} cells changed"
+            print(f"{name}: {verdict} ({seconds:.0f} s)")
+            for d in diffs:
+                print(f"    {d}")
+            failed |= bool(diffs) and (args.check or diffs[0].startswith("execution failed"))
     return 1 if failed else 0
 
 

@@ -16,9 +16,12 @@ Other files are ignored.
 
 **What happens to each submission.** It is copied (the code cells only, outputs
 dropped) into an empty temporary folder and run there top to bottom, as
-"Restart Kernel and Run All Cells" would, in a fresh kernel of this Python
+"Restart Kernel and Run All Cells" would, in a new kernel process of this Python
 environment with a time limit per notebook, a memory limit and a file-size limit,
-two notebooks at a time. The submitted file is only read. Right before each
+two notebooks at a time. On Linux each kernel is forked from one process that
+has imported the libraries (``warm_kernels``), which saves a few seconds of
+imports per notebook and shares nothing with other submissions (``--fresh-kernels``
+starts each as a new interpreter instead). The submitted file is only read. Right before each
 exercise's check cell runs, the grader reads the kernel's variable ``answer``
 as plain JSON data (numbers, strings, nested lists) and computes the verdict
 *outside* the kernel with :func:`exercises.verdict`. Printed verdicts are
@@ -77,7 +80,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import csv
 import json
 import os
@@ -715,7 +717,7 @@ def grade_class(folder: Path, out: Path, jobs: int = 2, timeout: float = DEFAULT
     results, start = [], time.perf_counter()
     seed_holder = tempfile.TemporaryDirectory(prefix="nnbook-grade-cache-")
     seed = _cache_seed(cache, Path(seed_holder.name) / "cache")
-    warm_server = warm_kernels.serving() if warm else contextlib.nullcontext()
+    warm_server = warm_kernels.serving() if warm else warm_kernels.turned_off()
     with seed_holder, warm_server, ProcessPoolExecutor(max(1, jobs)) as pool:
         futures = {pool.submit(grade_notebook, str(chosen[k]), k[0], k[1], timeout, memory_mb,
                                file_mb, max_output_mb, prelude, seed,

@@ -140,6 +140,20 @@ def serving():
         stop_server(process, path)
 
 
+@contextlib.contextmanager
+def turned_off():
+    """Start every kernel of the ``with`` block (and of the processes it starts) fresh."""
+    saved = os.environ.get(ENV)
+    os.environ[ENV] = "off"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = saved
+
+
 # --------------------------------------------------------------------------
 # The server
 # --------------------------------------------------------------------------

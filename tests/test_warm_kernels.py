@@ -194,7 +194,29 @@ def test_serving_reuses_a_running_server_and_can_be_turned_off(server, monkeypat
     monkeypatch.setenv(warm_kernels.ENV, server)
     with warm_kernels.serving() as path:
         assert path == server
-    assert os.environ[warm_kernels.ENV] == server and os.path.exists(server)
+    assert os.environ[warm_kernels.ENV] == server
+    still = warm_kernels.fork_kernel([sys.executable, "-c", "pass"], dict(os.environ), os.getcwd())
+    assert still is not None and still.wait(30) == 0          # the server was not stopped
     monkeypatch.setenv(warm_kernels.ENV, "off")
     with warm_kernels.serving() as path:
         assert path == "off" and warm_kernels.server_address() is None
+
+
+def test_turned_off_starts_kernels_fresh_inside_and_restores_after(server, monkeypatch):
+    monkeypatch.setenv(warm_kernels.ENV, server)
+    with warm_kernels.turned_off():
+        assert warm_kernels.server_address() is None
+        assert warm_kernels.fork_kernel([sys.executable, "-c", "pass"], dict(os.environ),
+                                        os.getcwd()) is None
+    assert warm_kernels.server_address() == server
+
+
+def test_the_graders_fresh_kernels_option_turns_them_off(monkeypatch, tmp_path):
+    import grade
+
+    seen = {}
+    monkeypatch.setattr(grade, "grade_class", lambda *a, **kw: seen.update(kw))
+    grade.main([str(tmp_path), "--out", str(tmp_path / "out"), "--fresh-kernels"])
+    assert seen["warm"] is False
+    grade.main([str(tmp_path), "--out", str(tmp_path / "out")])
+    assert seen["warm"] is True
