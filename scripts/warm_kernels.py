@@ -93,15 +93,16 @@ def server_address() -> str | None:
 # Starting and stopping a server
 # --------------------------------------------------------------------------
 
-def start_server(folder: str | None = None) -> tuple[subprocess.Popen, str]:
+def start_server(folder: str | None = None, libraries=LIBRARIES) -> tuple[subprocess.Popen, str]:
     """Start a server in the background; return its process and socket path.
 
-    The server imports :data:`LIBRARIES` (a few seconds) before it listens;
-    clients that come earlier wait for it (see :func:`_connect`)."""
+    The server imports ``libraries`` (a few seconds for :data:`LIBRARIES`) before
+    it listens; clients that come earlier wait for it (see :func:`_connect`)."""
     folder = folder or tempfile.mkdtemp(prefix="nnbook-warm-")
     path = os.path.join(folder, "server.sock")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", ENV, "MPLBACKEND")}
-    process = subprocess.Popen([sys.executable, os.path.abspath(__file__), path], env=env, cwd=folder, stdin=subprocess.DEVNULL,
+    process = subprocess.Popen([sys.executable, os.path.abspath(__file__), path, *libraries],
+                               env=env, cwd=folder, stdin=subprocess.DEVNULL,
                                start_new_session=True)
     return process, path
 
@@ -123,14 +124,14 @@ def stop_server(process: subprocess.Popen, path: str) -> None:
 
 
 @contextlib.contextmanager
-def serving():
+def serving(libraries=LIBRARIES):
     """Run a server for the ``with`` block unless one runs already, or it is off or unavailable.
 
     Sets :data:`ENV` for this process and the processes it starts."""
     if os.environ.get(ENV) or not available():
         yield os.environ.get(ENV)
         return
-    process, path = start_server()
+    process, path = start_server(libraries=libraries)
     os.environ[ENV] = path
     try:
         yield path
@@ -172,7 +173,7 @@ def _receive(sock) -> dict | None:
     return json.loads(data)
 
 
-def serve(path: str | None = None) -> None:
+def serve(path: str | None = None, libraries=None) -> None:
     """The server's main loop: import the libraries, then fork a kernel per request.
 
     Each request is one connection: a JSON line (command, folder, environment)
@@ -183,8 +184,9 @@ def serve(path: str | None = None) -> None:
     import selectors
 
     path = path or sys.argv[1]
+    libraries = sys.argv[2:] if libraries is None else libraries
     before = _import_sensitive(dict(os.environ))
-    for name in LIBRARIES:
+    for name in libraries:
         with contextlib.suppress(Exception):   # a library that fails is imported by the kernel
             importlib.import_module(name)
     base_path = sys.path[1:]                  # sys.path[0] is this file's folder

@@ -52,12 +52,15 @@ class _StudentCopyRun:
     conftest.py schedules each class right after its chapter's nbval run, on the
     same worker, so that the copy's fits come from the test run's result cache
     (``nh.sweep``, ``nh.train``), filled by that nbval run, instead of being
-    computed a second time; every cell still runs."""
+    computed a second time; every cell still runs. Figures are drawn but not
+    rendered to PNG (matplotlib's Agg backend, as the grader runs submissions): the
+    copy's figure cells are the chapter's own, rendered by its nbval run."""
 
     chapter = None
 
     def test_runs_and_every_check_says_not_answered(self, student_dir, tmp_path, monkeypatch):
         monkeypatch.setenv("NNBOOK_OUTPUT_DIR", str(tmp_path))  # never share files with nbval's run
+        monkeypatch.setenv("MPLBACKEND", "agg")
         nb = read_notebook(student_dir / self.chapter.name)
         NotebookClient(nb, timeout=900, kernel_name="python3",
                        kernel_manager_class=AsyncIsolatedKernelManager,
