@@ -59,9 +59,10 @@ LIBRARIES = (
 (the kernel imports those from its own ``sys.path``) nor ipykernel (whose settings read the
 environment, e.g. ``JPY_PARENT_PID``, when it is imported)."""
 
-READ_AT_IMPORT = ("PYTHON", "OMP_", "OPENBLAS_", "MKL_", "KMP_", "GOTO_", "VECLIB_", "BLIS_",
-                  "NUMEXPR_", "NUMPY_", "SCIPY_", "SKLEARN_", "TORCH_", "PYTORCH_", "CUDA_",
-                  "MPLCONFIGDIR", "MATPLOTLIBRC", "LD_", "MALLOC_", "IPYTHON")
+READ_AT_IMPORT = ("PYTHON", "OMP_", "GOMP_", "OPENBLAS_", "MKL_", "KMP_", "GOTO_", "VECLIB_",
+                  "BLIS_", "NUMEXPR_", "NUMPY_", "NPY_", "SCIPY_", "SKLEARN_", "PANDAS_",
+                  "TORCH_", "PYTORCH_", "CUDA_", "MPLCONFIGDIR", "MATPLOTLIBRC", "LD_", "MALLOC_",
+                  "IPYTHON", "LANG", "LC_", "TZ", "HOME", "XDG_")
 """Prefixes of environment variables that a library (or the interpreter) reads once, when
 it starts or is imported: a kernel whose value differs from the server's starts the usual way.
 ``PYTHONPATH`` and ``PYTHONDONTWRITEBYTECODE`` are the exceptions: the forked kernel
@@ -108,8 +109,7 @@ def start_server(folder: str | None = None, libraries=LIBRARIES) -> tuple[subpro
 
 
 def stop_server(process: subprocess.Popen, path: str) -> None:
-    """Stop a server. A kernel still running from it ends within a second (ipykernel's
-    parent poller sees its parent go)."""
+    """Stop a server; it kills the kernels still running from it."""
     if process.poll() is None:
         process.terminate()
         try:
@@ -179,26 +179,31 @@ def serve(path: str | None = None, libraries=None) -> None:
     Each request is one connection: a JSON line (command, folder, environment)
     with the client's standard streams attached (``SCM_RIGHTS``). The server
     answers with the kernel's pid once the kernel has its own session, keeps the
-    connection, and sends the exit code when the kernel ends."""
+    connection, and sends the exit code when the kernel ends. A client that goes
+    away takes its kernel along (the server kills the kernel's process group),
+    and the server ends when the process that started it does."""
     import importlib
     import selectors
 
     path = path or sys.argv[1]
     libraries = sys.argv[2:] if libraries is None else libraries
+    _end_with_parent()
+    # listen first: clients that come during the imports wait in the queue
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    temporary = f"{path}.{os.getpid()}"
+    listener.bind(temporary)
+    listener.listen(64)
+    os.replace(temporary, path)               # clients see no socket or a listening one
     before = _import_sensitive(dict(os.environ))
     for name in libraries:
         with contextlib.suppress(Exception):   # a library that fails is imported by the kernel
             importlib.import_module(name)
     base_path = sys.path[1:]                  # sys.path[0] is this file's folder
     # a library may set a variable when imported (scikit-learn: KMP_*); a client that has
-    # imported it too passes it on, and a kernel would set the same when importing it
+    # imported it too passes it on, and the kernel gets it back (_become_kernel)
     sensitive = (before, _import_sensitive(dict(os.environ)))
+    set_by_imports = {k: v for k, v in os.environ.items() if k not in _STARTED_WITH}
 
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    temporary = f"{path}.{os.getpid()}"
-    listener.bind(temporary)
-    os.replace(temporary, path)               # clients see no socket or a listening one
-    listener.listen(64)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
@@ -209,19 +214,27 @@ def serve(path: str | None = None, libraries=None) -> None:
     selector.register(wake_r, selectors.EVENT_READ, "reap")
     children: dict[int, socket.socket] = {}
 
+    def forget(pid):
+        conn = children.pop(pid, None)
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                selector.unregister(conn)
+            conn.close()
+        return conn
+
     def reap():
-        while children:
+        while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
-            conn = children.pop(pid, None)
+            conn = children.get(pid)
             if conn is not None:
                 with contextlib.suppress(OSError):
                     _send(conn, {"exit": os.waitstatus_to_exitcode(status)})
-                conn.close()
+            forget(pid)
 
     try:
         while True:
@@ -230,74 +243,113 @@ def serve(path: str | None = None, libraries=None) -> None:
                     with contextlib.suppress(BlockingIOError):
                         os.read(wake_r, 4096)
                     reap()
-                    continue
-                conn, _ = listener.accept()
-                try:
-                    pid = _fork_kernel(conn, base_path, sensitive,
-                                       [listener, selector, wake_r, wake_w, *children.values()])
-                except Exception as error:          # a bad request: answer it, keep serving
+                elif key.data == "accept":
+                    try:
+                        conn, _ = listener.accept()
+                    except OSError:                 # e.g. out of file descriptors: keep serving
+                        continue
+                    try:
+                        pid = _fork_kernel(conn, base_path, sensitive, set_by_imports,
+                                           [listener, selector, wake_r, wake_w,
+                                            *children.values()], children)
+                        selector.register(conn, selectors.EVENT_READ, pid)
+                    except Exception as error:      # a bad request: answer it, keep serving
+                        with contextlib.suppress(OSError):
+                            _send(conn, {"error": f"{type(error).__name__}: {error}"})
+                        conn.close()
+                else:                               # a client spoke or went away
+                    pid = key.data
                     with contextlib.suppress(OSError):
-                        _send(conn, {"error": f"{type(error).__name__}: {error}"})
-                    conn.close()
-                    continue
-                children[pid] = conn
+                        os.killpg(pid, signal.SIGKILL)
+                    forget(pid)
             reap()
     finally:
+        for pid in list(children):
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(OSError):
             os.unlink(path)
 
 
-def _fork_kernel(conn, base_path: list[str], sensitive: tuple, close_in_child: list) -> int:
+_STARTED_WITH = set(os.environ)
+
+
+def _end_with_parent() -> None:
+    """Ask Linux to end this process (SIGTERM) when the process that started it ends."""
+    import ctypes
+
+    parent = os.getppid()
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    if os.getppid() != parent:                # the parent ended before the call
+        sys.exit(0)
+
+
+def _fork_kernel(conn, base_path: list[str], sensitive: tuple, set_by_imports: dict,
+                 close_in_child: list, children: dict) -> int:
     """Read one request from ``conn``, fork the kernel, and return its pid (in the server)."""
-    conn.settimeout(30)
-    raw, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
-    while not raw.endswith(b"\n"):
-        chunk = conn.recv(1 << 20)
-        if not chunk:
-            raise ValueError("incomplete request")
-        raw += chunk
-    request = json.loads(raw)
-    conn.settimeout(None)
-    cmd, env, cwd = request["cmd"], request["env"], request["cwd"]
-    if len(fds) != 3:
-        raise ValueError("expected three standard streams")
-    if cmd[0] != sys.executable or len(cmd) < 3 or cmd[1] not in ("-m", "-c"):
-        raise ValueError(f"cannot reproduce {cmd[:2]}: only '{sys.executable} -m/-c' forks")
-    before, after = sensitive
-    asked = _import_sensitive(env)
-    differ = [k for k in sorted({*asked, *before, *after})
-              if asked.get(k) not in (before.get(k), after.get(k))]
-    if differ:
-        raise ValueError(f"variables read at import time differ: {differ}")
-    ready_r, ready_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:                                  # the kernel
-        code = 1
-        try:
-            os.close(ready_r)
-            os.setsid()
-            os.close(ready_w)                     # tells the server: own session now
-            for item in close_in_child:
+    fds = []
+    try:
+        conn.settimeout(30)
+        raw, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+        while not raw.endswith(b"\n"):
+            chunk = conn.recv(1 << 20)
+            if not chunk:
+                raise ValueError("incomplete request")
+            raw += chunk
+        request = json.loads(raw)
+        conn.settimeout(None)
+        cmd, env, cwd = request["cmd"], request["env"], request["cwd"]
+        if len(fds) != 3:
+            raise ValueError("expected three standard streams")
+        if cmd[0] != sys.executable or len(cmd) < 3 or cmd[1] not in ("-m", "-c"):
+            raise ValueError(f"cannot reproduce {cmd[:2]}: only '{sys.executable} -m/-c' forks")
+        before, after = sensitive
+        asked = _import_sensitive(env)
+        differ = [k for k in sorted({*asked, *before, *after})
+                  if asked.get(k) not in (before.get(k), after.get(k))]
+        if differ:
+            raise ValueError(f"variables read at import time differ: {differ}")
+        env = {**set_by_imports, **env}           # what the libraries set, as after an import
+        env.pop(ENV, None)                        # kernels the notebook starts start fresh
+        env.pop("NNBOOK_WARM_LOG", None)
+        env["JPY_PARENT_PID"] = str(os.getpid())  # ipykernel's poller: end when the server does
+        ready_r, ready_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:                              # the kernel
+            code = 1
+            try:
+                os.close(ready_r)
+                os.setsid()
+                os.close(ready_w)                 # tells the server: own session now
+                for item in close_in_child:
+                    with contextlib.suppress(Exception):
+                        item.close() if hasattr(item, "close") else os.close(item)
+                conn.close()
+                code = _become_kernel(cmd, env, cwd, fds, base_path)
+            except SystemExit as done:
+                code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+            except BaseException:
+                import traceback
+                traceback.print_exc()
+            finally:
                 with contextlib.suppress(Exception):
-                    item.close() if hasattr(item, "close") else os.close(item)
-            conn.close()
-            code = _become_kernel(cmd, env, cwd, fds, base_path)
-        except SystemExit as done:
-            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-        except BaseException:
-            import traceback
-            traceback.print_exc()
-        finally:
-            with contextlib.suppress(Exception):
-                sys.stdout.flush()
-                sys.stderr.flush()
-            os._exit(code)
-    os.close(ready_w)
-    os.read(ready_r, 1)                           # returns when the child closed its end
-    os.close(ready_r)
-    for fd in fds:
-        os.close(fd)
-    _send(conn, {"pid": pid})
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                os._exit(code)
+        children[pid] = conn                      # tracked before the answer can fail
+        os.close(ready_w)
+        os.read(ready_r, 1)                       # returns when the child closed its end
+        os.close(ready_r)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    try:
+        _send(conn, {"pid": pid})
+    except OSError:                               # the client is gone: so is its kernel
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
+        raise
     return pid
 
 
@@ -356,12 +408,21 @@ def _as_if_imported_here(kernel: bool) -> None:
 
     * matplotlib reads ``MPLBACKEND`` when imported; ipykernel sets it to the inline
       backend, before any import, when it is unset.
+    * numpy seeds its legacy global generator from the operating system when imported.
     * pandas shows at most 20 columns of a wide table inside a Jupyter kernel (and
       fits the table to the terminal elsewhere), decided when imported.
+
+    One difference remains: ``"torch" in sys.modules`` is true in every forked kernel,
+    before the notebook imports torch (``nh.setup_notebook`` then seeds torch and sets
+    one thread, which it otherwise does only once torch is imported). The book's
+    notebooks import torch first; ``make execute-check`` (fresh kernels) and strict
+    nbval (forked ones) reproduce the same stored outputs.
     """
     backend = os.environ.get("MPLBACKEND") or (INLINE if kernel else None)
     if backend and "matplotlib" in sys.modules:
         sys.modules["matplotlib"].rcParams["backend"] = backend
+    if "numpy" in sys.modules:               # numpy seeds its global generator when imported
+        sys.modules["numpy"].random.seed()
     if kernel and "pandas" in sys.modules:
         from pandas._config import config as pandas_config
         key = "display.max_columns"
@@ -464,8 +525,10 @@ def fork_kernel(cmd: list[str], env: dict, cwd: str, stdin=None, stdout=None,
                 opened.append(fd)
             fds.append(fd)
         request = json.dumps({"cmd": list(cmd), "env": dict(env), "cwd": str(cwd)}).encode()
+        sock.settimeout(STARTUP_SECONDS)        # a server still importing answers within this
         socket.send_fds(sock, [request + b"\n"], fds)
         answer = _receive(sock)
+        sock.settimeout(None)
     except OSError:
         answer = None
     finally:

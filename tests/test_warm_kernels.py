@@ -221,3 +221,75 @@ def test_the_graders_fresh_kernels_option_turns_them_off(monkeypatch, tmp_path):
     assert seen["warm"] is False
     grade.main([str(tmp_path), "--out", str(tmp_path / "out")])
     assert seen["warm"] is True
+
+
+@pytest.fixture
+def light_server():
+    """A server of this test's own that imports only numpy (quick to start)."""
+    process, path = warm_kernels.start_server(libraries=("numpy",))
+    yield process, path
+    warm_kernels.stop_server(process, path)
+
+
+def _fork(path, code, monkeypatch, **streams):
+    monkeypatch.setenv(warm_kernels.ENV, path)
+    env = dict(os.environ, JPY_PARENT_PID=str(os.getpid()))
+    return warm_kernels.fork_kernel([sys.executable, "-c", code], env, os.getcwd(), **streams)
+
+
+def _gone(pid, seconds=10):
+    for _ in range(int(seconds / 0.05)):
+        stat = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True,
+                              text=True).stdout.strip()
+        if stat in ("", "Z"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_each_kernel_draws_its_own_numpy_seed(light_server, monkeypatch):
+    draws = []
+    for _ in range(2):
+        read, write = os.pipe()
+        process = _fork(light_server[1], "import numpy; print(numpy.random.randint(10**9))",
+                        monkeypatch, stdout=write)
+        os.close(write)
+        assert process.wait(30) == 0
+        with os.fdopen(read) as f:
+            draws.append(f.read())
+    assert draws[0] != draws[1]
+
+
+def test_a_kernel_whose_client_goes_away_is_killed(light_server, monkeypatch):
+    process = _fork(light_server[1], "import time; time.sleep(300)", monkeypatch)
+    assert not _gone(process.pid, seconds=0.5)
+    process._sock.close()                        # the client process ended
+    assert _gone(process.pid)
+
+
+def test_refused_requests_leave_no_open_files_in_the_server(light_server, monkeypatch):
+    folder = f"/proc/{light_server[0].pid}/fd"
+    assert _fork(light_server[1], "pass", monkeypatch).wait(30) == 0      # server ready
+    time.sleep(0.2)
+    before = len(os.listdir(folder))
+    for _ in range(3):
+        monkeypatch.setenv("OMP_NUM_THREADS", "7")
+        assert _fork(light_server[1], "pass", monkeypatch) is None
+    for _ in range(100):                         # the server closes each connection right
+        if len(os.listdir(folder)) == before:    # after its answer
+            break
+        time.sleep(0.02)
+    assert len(os.listdir(folder)) == before
+
+
+def test_the_server_ends_with_the_process_that_started_it(tmp_path):
+    starter = subprocess.Popen(
+        [sys.executable, "-c", "import warm_kernels, time\n"
+         "process, path = warm_kernels.start_server(libraries=())\n"
+         "print(process.pid, flush=True)\ntime.sleep(300)"],
+        stdout=subprocess.PIPE, text=True)
+    server_pid = int(starter.stdout.readline())
+    assert not _gone(server_pid, seconds=0.5)
+    starter.kill()
+    starter.wait()
+    assert _gone(server_pid)
