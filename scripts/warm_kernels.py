@@ -164,9 +164,10 @@ def _send(sock, message: dict) -> None:
 
 
 def _receive(sock) -> dict | None:
+    """One message: a JSON line (read a byte at a time: the next message stays queued)."""
     data = b""
     while not data.endswith(b"\n"):
-        chunk = sock.recv(65536)
+        chunk = sock.recv(1)
         if not chunk:
             return None
         data += chunk
@@ -475,14 +476,14 @@ class ForkedKernel:
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            self._sock.setblocking(False)
-            try:
-                message = _receive(self._sock)
-            except BlockingIOError:
+            import select
+
+            if not select.select([self._sock], [], [], 0)[0]:
                 return None
-            finally:
-                with contextlib.suppress(OSError):
-                    self._sock.setblocking(True)
+            try:                              # a message is sent whole: read all of it
+                message = _receive(self._sock)
+            except (OSError, ValueError):
+                message = None
             # no message: the server is gone; the kernel, orphaned, ends itself (ipykernel's
             # parent poller) within a second
             self.returncode = message["exit"] if message else -signal.SIGKILL
