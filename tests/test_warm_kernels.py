@@ -223,7 +223,7 @@ def test_the_graders_fresh_kernels_option_turns_them_off(monkeypatch, tmp_path):
     assert seen["warm"] is True
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def light_server():
     """A server of this test's own that imports only numpy (quick to start)."""
     process, path = warm_kernels.start_server(libraries=("numpy",))
