@@ -70,6 +70,9 @@ rebuilds ``sys.path`` and sets ``sys.dont_write_bytecode`` from its own values."
 
 INLINE = "module://matplotlib_inline.backend_inline"
 STARTUP_SECONDS = 60
+"""How long a client waits for the server's answer (it may still be importing)."""
+BIND_SECONDS = 10
+"""How long a client waits for a starting server's socket to appear (it binds first thing)."""
 
 
 def _import_sensitive(env: dict) -> dict:
@@ -97,8 +100,8 @@ def server_address() -> str | None:
 def start_server(folder: str | None = None, libraries=LIBRARIES) -> tuple[subprocess.Popen, str]:
     """Start a server in the background; return its process and socket path.
 
-    The server imports ``libraries`` (a few seconds for :data:`LIBRARIES`) before
-    it listens; clients that come earlier wait for it (see :func:`_connect`)."""
+    The server listens at once, then imports ``libraries`` (a few seconds for
+    :data:`LIBRARIES`); requests made meanwhile are answered after the imports."""
     folder = folder or tempfile.mkdtemp(prefix="nnbook-warm-")
     path = os.path.join(folder, "server.sock")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", ENV, "MPLBACKEND")}
@@ -439,10 +442,10 @@ def _as_if_imported_here(kernel: bool) -> None:
 def _connect(path: str) -> socket.socket | None:
     """Connect to the server, waiting while it imports; None if it is not there.
 
-    The server's socket appears only once it listens, so a missing socket means
-    "still importing" (wait, at most :data:`STARTUP_SECONDS`) and a socket nobody
-    answers means the server has ended (give up at once)."""
-    deadline = time.monotonic() + STARTUP_SECONDS
+    The server listens first thing, before importing: a missing socket means "just
+    started" (wait, at most :data:`BIND_SECONDS`) and a socket nobody answers means the
+    server has ended (give up at once)."""
+    deadline = time.monotonic() + BIND_SECONDS
     while True:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
