@@ -18,6 +18,7 @@
   so that both cores finish together.
 """
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -61,10 +62,9 @@ def pytest_configure(config):
         os.environ.setdefault("LOKY_MAX_CPU_COUNT", "1")
         # kernels fork from one process that has imported the libraries (warm_kernels);
         # `make execute-check` shows that fresh interpreters give the same outputs
-        if warm_kernels.available() and not os.environ.get(warm_kernels.ENV):
-            config._nnbook_warm = warm_kernels.start_server()
-            os.environ[warm_kernels.ENV] = config._nnbook_warm[1]
-            os.environ["NNBOOK_WARM_LOG"] = os.path.join(folder, "kernels.log")
+        config._nnbook_warm = contextlib.ExitStack()     # closed in pytest_unconfigure
+        config._nnbook_warm.enter_context(warm_kernels.serving())
+        os.environ["NNBOOK_WARM_LOG"] = os.path.join(folder, "kernels.log")
     config.option.loadscopereorder = False           # keep the order set below
 
 
@@ -90,7 +90,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 def pytest_unconfigure(config):
     if getattr(config, "_nnbook_warm", None):
-        warm_kernels.stop_server(*config._nnbook_warm)
+        config._nnbook_warm.close()                   # stops the warm server
     folder = getattr(config, "_nnbook_cache", None)
     if folder:
         shutil.rmtree(folder, ignore_errors=True)

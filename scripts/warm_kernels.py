@@ -330,10 +330,8 @@ def _fork_kernel(conn, base_path: list[str], sensitive: tuple, set_by_imports: d
                     with contextlib.suppress(Exception):
                         item.close() if hasattr(item, "close") else os.close(item)
                 conn.close()
-                code = _become_kernel(cmd, env, cwd, fds, base_path)
-            except SystemExit as done:
-                code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-            except BaseException:
+                code = _become_kernel(cmd, env, cwd, fds, base_path)   # never raises
+            except BaseException:                 # in the set-up before it
                 import traceback
                 traceback.print_exc()
             finally:
