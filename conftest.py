@@ -19,6 +19,7 @@
 """
 
 import contextlib
+import gc
 import os
 import shutil
 import tempfile
@@ -88,7 +89,14 @@ def pytest_sessionfinish(session, exitstatus):
             pass
 
 
+def pytest_collection_finish(session):
+    """The test modules have imported the libraries (torch, scikit-learn, ...): keep their
+    objects out of the garbage collector's scans for the rest of the run."""
+    gc.freeze()
+
+
 def pytest_unconfigure(config):
+    gc.freeze()        # what the tests made too: the interpreter's exit then skips scanning it
     if getattr(config, "_nnbook_warm", None):
         config._nnbook_warm.close()                   # stops the warm server
     folder = getattr(config, "_nnbook_cache", None)

@@ -53,16 +53,20 @@ LIBRARIES = (
     "sklearn.dummy", "sklearn.inspection", "sklearn.compose",
     "matplotlib", "matplotlib.pyplot", "matplotlib.colors", "seaborn", "networkx",
     "torch", "torch.nn", "torch.optim", "torch.utils.data", "torch.nn.functional",
+    "torch._dynamo",                    # imported by the first optimizer a kernel builds (1 s)
     "nbformat", "IPython", "IPython.display",
+    "ipykernel.debugger",               # debugpy, which every kernel imports as it starts (0.35 s)
 )
-"""What the server imports: the libraries the chapters import, never the book's own modules
-(the kernel imports those from its own ``sys.path``) nor ipykernel (whose settings read the
-environment, e.g. ``JPY_PARENT_PID``, when it is imported)."""
+"""What the server imports: the libraries the chapters import (and what they import on first
+use, like the ``torch._dynamo`` that ``torch.optim.Adam(...)`` pulls in) and the kernel's
+debugger. Never the book's own modules (the kernel imports those from its own ``sys.path``)
+nor ipykernel's application (``ipykernel.kernelapp``, whose settings read the environment,
+e.g. ``JPY_PARENT_PID``, when it is imported)."""
 
 READ_AT_IMPORT = ("PYTHON", "OMP_", "GOMP_", "OPENBLAS_", "MKL_", "KMP_", "GOTO_", "VECLIB_",
                   "BLIS_", "NUMEXPR_", "NUMPY_", "NPY_", "SCIPY_", "SKLEARN_", "PANDAS_",
                   "TORCH_", "PYTORCH_", "CUDA_", "MPLCONFIGDIR", "MATPLOTLIBRC", "LD_", "MALLOC_",
-                  "IPYTHON", "LANG", "LC_", "TZ", "HOME", "XDG_")
+                  "IPYTHON", "PYDEVD_", "DEBUGPY_", "LANG", "LC_", "TZ", "HOME", "XDG_")
 """Prefixes of environment variables that a library (or the interpreter) reads once, when
 it starts or is imported: a kernel whose value differs from the server's starts the usual way.
 ``PYTHONPATH`` and ``PYTHONDONTWRITEBYTECODE`` are the exceptions: the forked kernel
@@ -78,6 +82,21 @@ BIND_SECONDS = 10
 def _import_sensitive(env: dict) -> dict:
     return {k: v for k, v in env.items()
             if k.startswith(READ_AT_IMPORT) and k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Send file descriptor 2 to /dev/null for the block."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def available() -> bool:
@@ -186,6 +205,7 @@ def serve(path: str | None = None, libraries=None) -> None:
     connection, and sends the exit code when the kernel ends. A client that goes
     away takes its kernel along (the server kills the kernel's process group),
     and the server ends when the process that started it does."""
+    import gc
     import importlib
     import selectors
 
@@ -199,10 +219,15 @@ def serve(path: str | None = None, libraries=None) -> None:
     listener.listen(64)
     os.replace(temporary, path)               # clients see no socket or a listening one
     before = _import_sensitive(dict(os.environ))
-    for name in libraries:
-        with contextlib.suppress(Exception):   # a library that fails is imported by the kernel
-            importlib.import_module(name)
+    with _quiet_stderr():      # what imports print (debugpy's notes) is for the kernels to print
+        for name in libraries:
+            with contextlib.suppress(Exception):   # a library that fails is imported by the kernel
+                importlib.import_module(name)
     base_path = sys.path[1:]                  # sys.path[0] is this file's folder
+    # the imported objects live as long as the kernels: keep them out of the garbage
+    # collector's scans, which would otherwise copy every page they touch into each kernel
+    gc.collect()
+    gc.freeze()
     # a library may set a variable when imported (scikit-learn: KMP_*); a client that has
     # imported it too passes it on, and the kernel gets it back (_become_kernel)
     sensitive = (before, _import_sensitive(dict(os.environ)))
