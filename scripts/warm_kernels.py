@@ -54,7 +54,7 @@ LIBRARIES = (
     "matplotlib", "matplotlib.pyplot", "matplotlib.colors", "seaborn", "networkx",
     "torch", "torch.nn", "torch.optim", "torch.utils.data", "torch.nn.functional",
     "torch._dynamo",                    # imported by the first optimizer a kernel builds (1 s)
-    "nbformat", "IPython", "IPython.display",
+    "IPython", "IPython.display",
     "ipykernel.debugger",               # debugpy, which every kernel imports as it starts (0.35 s)
 )
 """What the server imports: the libraries the chapters import (and what they import on first

@@ -1,8 +1,9 @@
 """The grader: a planted class of good, wrong, partial, cheating and broken submissions.
 
-One class is graded once (module fixture, two notebooks at a time) and each test
-looks at one student's results. The planted notebooks are chapters 1 and 8, the
-two fastest; the time limit is short so that the infinite loop costs little.
+One class is graded once (module fixture, three notebooks at a time: the kernels spend
+much of their short lives waiting) and each test looks at one student's results. The
+planted notebooks are chapters 1 and 8, the two fastest; the time limit is short so
+that the infinite loop costs little.
 """
 
 import csv
@@ -20,7 +21,7 @@ import planted
 
 CH1, CH8 = "01-neurons-and-networks", "08-backpropagation"
 EX1, EX8 = grade.chapter_exercises(CH1), grade.chapter_exercises(CH8)
-TIMEOUT = 10                         # chapters 1 and 8 run in under 2 s here (warm kernels)
+TIMEOUT = 6                          # chapters 1 and 8 run in about 1 s here (warm kernels)
 MAX_OUTPUT_MB = 5
 ORPHAN = ["sleep", "313.25"]         # a process a kernel starts before it dies
 
@@ -143,7 +144,7 @@ def graded(tmp_path_factory):
     (seed / "seed.txt").write_text("a cached fit")
     saved, tempfile.tempdir = tempfile.tempdir, str(scratch)   # the kernels' folders go here
     try:
-        report = grade.grade_class(folder, out, jobs=2, timeout=TIMEOUT, cache=str(seed),
+        report = grade.grade_class(folder, out, jobs=3, timeout=TIMEOUT, cache=str(seed),
                                    max_output_mb=MAX_OUTPUT_MB, echo=lambda *a: None)
     finally:
         tempfile.tempdir = saved
