@@ -11,6 +11,13 @@ working folder, environment, ``sys.path``, ``sys.argv`` and standard streams,
 with nothing of the notebook's own code or data inherited. The notebook still
 runs every one of its cells, imports included, in a fresh namespace.
 
+The server freezes its objects for the garbage collector (``gc.freeze()``)
+before it forks: a kernel's collections then never walk the libraries' millions
+of objects, so the memory pages the kernels share with the server stay shared
+instead of being copied into each kernel (a kernel's start costs 0.1 s of CPU
+instead of 0.45 s). The one trace a notebook could see: ``gc.get_objects()``
+leaves out those frozen library objects.
+
     with warm_kernels.serving():          # starts a server unless one is running
         ...                               # kernel managers below fork from it
 
@@ -331,7 +338,9 @@ def _fork_kernel(conn, base_path: list[str], sensitive: tuple, set_by_imports: d
         cmd, env, cwd = request["cmd"], request["env"], request["cwd"]
         if len(fds) != 3:
             raise ValueError("expected three standard streams")
-        if cmd[0] != sys.executable or len(cmd) < 3 or cmd[1] not in ("-m", "-c"):
+        same_python = os.path.isabs(cmd[0]) and (os.path.normpath(cmd[0])
+                                                 == os.path.normpath(sys.executable))
+        if not same_python or len(cmd) < 3 or cmd[1] not in ("-m", "-c"):
             raise ValueError(f"cannot reproduce {cmd[:2]}: only '{sys.executable} -m/-c' forks")
         before, after = sensitive
         asked = _import_sensitive(env)
@@ -399,6 +408,7 @@ def _become_kernel(cmd, env, cwd, fds, base_path) -> int:
     sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
     os.chdir(cwd)
+    sys.executable = cmd[0]                      # the same file, spelled as asked (e.g. with "..")
     os.environ.clear()
     os.environ.update(env)
     sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))

@@ -29,6 +29,7 @@ import os, sys, json, __main__
 import matplotlib, pandas as pd
 print(json.dumps({
     "cwd": os.getcwd(), "path": sys.path, "argv0": os.path.basename(sys.argv[0]),
+    "executable": sys.executable,
     "own_session": os.getsid(0) == os.getpid() == os.getpgid(0),
     "marker": os.environ.get("NNBOOK_TEST_MARKER"), "bytecode": sys.dont_write_bytecode,
     "main": [__main__.__name__, hasattr(__main__, "__file__")],
@@ -104,8 +105,27 @@ def test_a_forked_kernel_is_what_a_fresh_one_would_be(server, tmp_path, monkeypa
 def test_the_kernel_really_is_a_fork_of_the_server(server, tmp_path, monkeypatch):
     monkeypatch.setenv(warm_kernels.ENV, server)
     texts, _ = _run(["import os, sys; print(os.getppid() != os.getpid(), 'torch' in sys.modules)",
-                     "import os; print(os.getppid() == %d)" % os.getpid()], tmp_path)
-    assert texts == ["True True\n", "False\n"]      # torch was there before any import
+                     "import os; print(os.getppid() == %d)" % os.getpid(),
+                     "import gc, sys; print('torch._dynamo' in sys.modules, gc.get_freeze_count() > 0)"],
+                    tmp_path)
+    # torch was there before any import, and so was what the first optimizer imports;
+    # the server's objects are frozen for the garbage collector (no copy-on-write scans)
+    assert texts == ["True True\n", "False\n", "True True\n"]
+
+
+def test_the_same_python_spelled_another_way_forks(light_server, monkeypatch):
+    """A kernel spec may name the interpreter as ``<venv>/bin/../bin/python``: the same file."""
+    monkeypatch.setenv(warm_kernels.ENV, light_server[1])
+    folder, name = os.path.split(sys.executable)
+    spelled = os.path.join(folder, "..", os.path.basename(folder), name)
+    read, write = os.pipe()
+    env = dict(os.environ, JPY_PARENT_PID=str(os.getpid()))
+    process = warm_kernels.fork_kernel([spelled, "-c", "import sys; print(sys.executable)"], env,
+                                       os.getcwd(), stdout=write)
+    os.close(write)
+    assert isinstance(process, warm_kernels.ForkedKernel) and process.wait(30) == 0
+    with os.fdopen(read) as f:
+        assert f.read().strip() == spelled             # as a fresh interpreter reports it
 
 
 def test_a_variable_read_at_import_time_gets_a_fresh_interpreter(server, tmp_path,
