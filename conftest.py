@@ -96,7 +96,6 @@ def pytest_collection_finish(session):
 
 
 def pytest_unconfigure(config):
-    gc.freeze()        # what the tests made too: the interpreter's exit then skips scanning it
     if getattr(config, "_nnbook_warm", None):
         config._nnbook_warm.close()                   # stops the warm server
     folder = getattr(config, "_nnbook_cache", None)

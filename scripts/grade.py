@@ -82,6 +82,7 @@ import argparse
 import asyncio
 import csv
 import json
+import math
 import os
 import re
 import secrets
@@ -465,7 +466,7 @@ async def _run(nb, result: NotebookResult, reads: dict[int, list[str]], workdir:
                              kernel_manager_class=_kernel_manager_class(memory_mb, file_mb, prelude),
                              resources={"metadata": {"path": str(workdir)}})
     client.max_output_chars = int(max_output_mb * 2**20)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout             # set again once the kernel is ready
     env = dict(os.environ, NNBOOK_OUTPUT_DIR=str(workdir / "_output"), MPLBACKEND="agg",
                PYTHONDONTWRITEBYTECODE="1", NNBOOK_CACHE_DIR=cache,
                # the notebooks graded side by side already keep the cores busy: each
@@ -486,7 +487,7 @@ async def _run(nb, result: NotebookResult, reads: dict[int, list[str]], workdir:
         cell = nbformat.v4.new_code_cell(dump_code(token))
         run_nb.cells.append(cell)
         client.keep_outputs = True
-        client.timeout = max(1, int(deadline - time.monotonic()))
+        client.timeout = max(1, math.ceil(deadline - time.monotonic()))
         try:
             await client.async_execute_cell(cell, len(run_nb.cells) - 1, store_history=False)
         except CellExecutionError:      # the student's code broke what the dump relies on
@@ -509,13 +510,16 @@ async def _run(nb, result: NotebookResult, reads: dict[int, list[str]], workdir:
     try:
         async with client.async_setup_kernel(env=env):
             started, pgid = True, getattr(client.km.provisioner, "pgid", None)
+            # the limit is for the notebook's code: a kernel's start (e.g. waiting for the
+            # warm server to finish its imports) does not count
+            deadline = time.monotonic() + timeout
             for index, cell in enumerate(nb.cells):
                 await read_answers(index)
                 if cell.cell_type != "code" or not cell.source.strip():
                     continue
                 clean = nbformat.v4.new_code_cell(cell.source)
                 run_nb.cells.append(clean)
-                client.timeout = max(1, int(deadline - time.monotonic()))
+                client.timeout = max(1, math.ceil(deadline - time.monotonic()))
                 if time.monotonic() >= deadline:
                     raise CellTimeoutError("time limit")
                 try:
@@ -898,7 +902,8 @@ def main(argv=None) -> int:
                         help="folder for gradebook.csv and feedback/ (default: _grades)")
     parser.add_argument("--jobs", type=int, default=2, help="notebooks run at a time (2)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                        help=f"seconds per notebook ({DEFAULT_TIMEOUT})")
+                        help="seconds per notebook, from the moment its kernel is ready "
+                             f"({DEFAULT_TIMEOUT})")
     parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
                         help=f"address-space limit of a kernel, MB ({DEFAULT_MEMORY_MB}; 0: none)")
     parser.add_argument("--max-output-mb", type=float, default=DEFAULT_MAX_OUTPUT_MB,

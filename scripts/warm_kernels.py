@@ -1,7 +1,7 @@
 """Jupyter kernels that start warm: forked from a process that has imported the libraries.
 
 A chapter's kernel spends 3-5 s importing torch, scikit-learn, matplotlib and
-seaborn before it computes anything. A test run starts about forty kernels
+seaborn before it computes anything. A test run starts some 35 kernels
 (nbval, student copies, the grader's planted class) and ``make grade`` one per
 submission, so imports, not fits, would set their time. Here one *server*
 process imports the libraries once; each kernel is a ``fork()`` of it, which
@@ -15,8 +15,11 @@ The server freezes its objects for the garbage collector (``gc.freeze()``)
 before it forks: a kernel's collections then never walk the libraries' millions
 of objects, so the memory pages the kernels share with the server stay shared
 instead of being copied into each kernel (a kernel's start costs 0.1 s of CPU
-instead of 0.45 s). The one trace a notebook could see: ``gc.get_objects()``
-leaves out those frozen library objects.
+instead of 0.45 s; reference counting still copies the pages it writes to). A
+notebook could see it only through the garbage collector's own functions
+(``gc.get_objects()`` and ``gc.get_referrers()`` leave out the frozen objects,
+``gc.get_freeze_count()`` is not 0) and in reference cycles among the libraries'
+import-time objects, which are never collected.
 
     with warm_kernels.serving():          # starts a server unless one is running
         ...                               # kernel managers below fork from it
@@ -84,6 +87,12 @@ STARTUP_SECONDS = 60
 """How long a client waits for the server's answer (it may still be importing)."""
 BIND_SECONDS = 10
 """How long a client waits for a starting server's socket to appear (it binds first thing)."""
+
+
+_FROM_SURROUNDINGS = ("TORCHINDUCTOR_CACHE_DIR",)
+"""Variables an import sets from the process's surroundings (torch._dynamo: a folder under
+the temporary directory, named after the user): not passed on to kernels, whose own
+surroundings may differ; torch computes it again when it needs it."""
 
 
 def _import_sensitive(env: dict) -> dict:
@@ -226,10 +235,12 @@ def serve(path: str | None = None, libraries=None) -> None:
     listener.listen(64)
     os.replace(temporary, path)               # clients see no socket or a listening one
     before = _import_sensitive(dict(os.environ))
-    with _quiet_stderr():      # what imports print (debugpy's notes) is for the kernels to print
-        for name in libraries:
-            with contextlib.suppress(Exception):   # a library that fails is imported by the kernel
-                importlib.import_module(name)
+    for name in libraries:
+        # debugpy prints a note about frozen modules when imported: a kernel prints it to the
+        # log of the program that started the kernel, not to a notebook, so drop it here
+        with contextlib.suppress(Exception), (_quiet_stderr() if name == "ipykernel.debugger"
+                                              else contextlib.nullcontext()):
+            importlib.import_module(name)     # a library that fails is imported by the kernel
     base_path = sys.path[1:]                  # sys.path[0] is this file's folder
     # the imported objects live as long as the kernels: keep them out of the garbage
     # collector's scans, which would otherwise copy every page they touch into each kernel
@@ -238,7 +249,8 @@ def serve(path: str | None = None, libraries=None) -> None:
     # a library may set a variable when imported (scikit-learn: KMP_*); a client that has
     # imported it too passes it on, and the kernel gets it back (_become_kernel)
     sensitive = (before, _import_sensitive(dict(os.environ)))
-    set_by_imports = {k: v for k, v in os.environ.items() if k not in _STARTED_WITH}
+    set_by_imports = {k: v for k, v in os.environ.items()
+                      if k not in _STARTED_WITH and k not in _FROM_SURROUNDINGS}
 
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -408,7 +420,6 @@ def _become_kernel(cmd, env, cwd, fds, base_path) -> int:
     sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
     os.chdir(cwd)
-    sys.executable = cmd[0]                      # the same file, spelled as asked (e.g. with "..")
     os.environ.clear()
     os.environ.update(env)
     sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
@@ -448,6 +459,8 @@ def _as_if_imported_here(kernel: bool) -> None:
     * numpy seeds its legacy global generator from the operating system when imported.
     * pandas shows at most 20 columns of a wide table inside a Jupyter kernel (and
       fits the table to the terminal elsewhere), decided when imported.
+    * torch._dynamo's import makes :mod:`tempfile` look up the temporary directory
+      (``TMPDIR``, ...), which it then keeps: forget it, so the kernel looks up its own.
 
     One difference remains: ``"torch" in sys.modules`` is true in every forked kernel,
     before the notebook imports torch (``nh.setup_notebook`` then seeds torch and sets
@@ -455,6 +468,7 @@ def _as_if_imported_here(kernel: bool) -> None:
     notebooks import torch first; ``make execute-check`` (fresh kernels) and strict
     nbval (forked ones) reproduce the same stored outputs.
     """
+    tempfile.tempdir = None                  # torch._dynamo's import asked for the server's
     backend = os.environ.get("MPLBACKEND") or (INLINE if kernel else None)
     if backend and "matplotlib" in sys.modules:
         sys.modules["matplotlib"].rcParams["backend"] = backend

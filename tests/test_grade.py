@@ -308,6 +308,16 @@ def test_duplicate_files_grade_the_newer(tmp_path):
     assert problems[0][0] == "alice" and "graded the newer" in problems[0][2]
 
 
+def test_the_time_limit_starts_when_the_kernel_is_ready(tmp_path):
+    """A kernel that takes 3 s to start (here: a prelude that sleeps, as when the warm server
+    is still importing) leaves the notebook its whole 3 s limit."""
+    path = planted.write(planted.solved_copy(CH8), tmp_path / f"alice_{CH8}.ipynb")
+    res = grade.grade_notebook(str(path), "alice", CH8, timeout=3,
+                               prelude="import time\ntime.sleep(3)")
+    assert not res["problem"], res["problem"]
+    assert [res["exercises"][n]["status"] for n in EX8] == ["correct"] * len(EX8)
+
+
 def test_command_line_on_a_class_without_a_runnable_notebook(tmp_path, capsys):
     (tmp_path / "s").mkdir()
     (tmp_path / "s" / f"erin_{CH8}.ipynb").write_text("not json")

@@ -29,7 +29,8 @@ import os, sys, json, __main__
 import matplotlib, pandas as pd
 print(json.dumps({
     "cwd": os.getcwd(), "path": sys.path, "argv0": os.path.basename(sys.argv[0]),
-    "executable": sys.executable,
+    "executable": sys.executable, "tmp": __import__("tempfile").gettempdir(),
+    "inductor_cache": os.environ.get("TORCHINDUCTOR_CACHE_DIR"),
     "own_session": os.getsid(0) == os.getpid() == os.getpgid(0),
     "marker": os.environ.get("NNBOOK_TEST_MARKER"), "bytecode": sys.dont_write_bytecode,
     "main": [__main__.__name__, hasattr(__main__, "__file__")],
@@ -88,6 +89,7 @@ def _run(cells, folder, env=None, expect_error=False):
 def _portrait(folder, monkeypatch, address):
     monkeypatch.setenv(warm_kernels.ENV, address)
     monkeypatch.setenv("NNBOOK_TEST_MARKER", "this kernel's own value")
+    monkeypatch.setenv("TMPDIR", str(folder))       # not the server's temporary directory
     texts, pid = _run([PORTRAIT], folder)
     return texts[0], pid
 
@@ -100,6 +102,7 @@ def test_a_forked_kernel_is_what_a_fresh_one_would_be(server, tmp_path, monkeypa
     assert '"own_session": true' in warm and str(tmp_path) in warm
     assert '"backend": "module://matplotlib_inline.backend_inline"' in warm
     assert '"columns": 20' in warm and '"server_module": false' in warm
+    assert f'"tmp": "{tmp_path}"' in warm
 
 
 def test_the_kernel_really_is_a_fork_of_the_server(server, tmp_path, monkeypatch):
@@ -124,8 +127,10 @@ def test_the_same_python_spelled_another_way_forks(light_server, monkeypatch):
                                        os.getcwd(), stdout=write)
     os.close(write)
     assert isinstance(process, warm_kernels.ForkedKernel) and process.wait(30) == 0
+    fresh = subprocess.run([spelled, "-c", "import sys; print(sys.executable)"],
+                           capture_output=True, text=True, check=True).stdout
     with os.fdopen(read) as f:
-        assert f.read().strip() == spelled             # as a fresh interpreter reports it
+        assert f.read() == fresh                       # as a fresh interpreter reports it
 
 
 def test_a_variable_read_at_import_time_gets_a_fresh_interpreter(server, tmp_path,
