@@ -466,7 +466,6 @@ async def _run(nb, result: NotebookResult, reads: dict[int, list[str]], workdir:
                              kernel_manager_class=_kernel_manager_class(memory_mb, file_mb, prelude),
                              resources={"metadata": {"path": str(workdir)}})
     client.max_output_chars = int(max_output_mb * 2**20)
-    deadline = time.monotonic() + timeout             # set again once the kernel is ready
     env = dict(os.environ, NNBOOK_OUTPUT_DIR=str(workdir / "_output"), MPLBACKEND="agg",
                PYTHONDONTWRITEBYTECODE="1", NNBOOK_CACHE_DIR=cache,
                # the notebooks graded side by side already keep the cores busy: each

@@ -57,6 +57,7 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 import nnhelpers as nh  # noqa: E402
+import warm_kernels  # noqa: E402
 from mlp_draw import mlp_draw  # noqa: E402
 
 
@@ -230,7 +231,6 @@ def bench_kernels():
     import nbformat
     from nbclient import NotebookClient
 
-    import warm_kernels
     from execute_notebooks import AsyncIsolatedKernelManager
 
     first_cell = ("import nnhelpers as nh\nnh.setup_notebook()\nimport torch, sklearn.neural_network, "
@@ -244,25 +244,17 @@ def bench_kernels():
     if not warm_kernels.available():
         print("Warm kernels need Linux (fork): no kernel benchmark here.")
         return
-    saved = os.environ.get(warm_kernels.ENV)
-    try:
-        os.environ[warm_kernels.ENV] = "off"
+    with warm_kernels.turned_off():
         fresh = median_seconds(start_and_import, 5)
-        del os.environ[warm_kernels.ENV]
-        with warm_kernels.serving():
-            start_and_import()                      # waits for the server's imports
-            warm = median_seconds(start_and_import, 5)
-    finally:
-        os.environ.pop(warm_kernels.ENV, None)
-        if saved is not None:
-            os.environ[warm_kernels.ENV] = saved
+    with warm_kernels.serving():
+        start_and_import()                          # waits for the server's imports
+        warm = median_seconds(start_and_import, 5)
     print("A kernel started and a chapter's imports run (median of 5)")
     print(f"  fresh interpreter (JupyterLab, make execute): {fresh:.2f} s")
     print(f"  forked from the warm server (make test, make grade): {warm:.2f} s")
 
 
 def bench_chapters():
-    os.environ["NNBOOK_WARM_KERNELS"] = "off"       # fresh kernels, as JupyterLab starts them
     folder = nh.cache_dir()
     if folder is None:
         print("The result cache is off (NNBOOK_CACHE_DIR=off): no chapter benchmark.")
@@ -277,7 +269,8 @@ def bench_chapters():
     print(f"Each chapter in a fresh kernel, first run (empty cache) and re-run, {os.cpu_count()} cores")
     print(f"  {'chapter':34s} {'first':>7s} {'re-run':>7s}   cache (first run; re-run)", flush=True)
     try:
-        with tempfile.TemporaryDirectory() as tmp:
+        # fresh kernels, as JupyterLab starts them
+        with warm_kernels.turned_off(), tempfile.TemporaryDirectory() as tmp:
             log = os.path.join(tmp, "lookups.log")
             for path in chapters:
                 shutil.rmtree(folder, ignore_errors=True)        # every first run starts cold
