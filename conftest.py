@@ -10,17 +10,23 @@
   (``_output/cache``), where JupyterLab runs and grading find them.
   ``NNBOOK_TEST_CACHE_DIR=_output/cache make nbval`` instead runs against that
   (warm) cache: it checks that cache hits reproduce every stored output.
-* Scheduling (``make test`` runs ``pytest -n 2 --dist loadscope``): each
-  chapter's nbval run and its student-copy run form one work unit, so one
-  worker runs them one after the other, the student copy second. Units go
-  out slowest chapter first (in the order below, not xdist's reordering by
-  number of tests), then the unit tests, one module at a time, fill the gaps,
-  so that both cores finish together.
+* The xdist workers, like the kernels, are forks of the warm server
+  (``warm_kernels.python_command``): each starts with torch and scikit-learn
+  already imported.
+* Scheduling (``make test`` runs ``pytest -n 3 --dist loadscope`` on our
+  2-core machines): each chapter's nbval run and its student-copy run form one
+  work unit, so one worker runs them one after the other, the student copy
+  second. Units go out slowest chapter first (in the order below, not xdist's
+  reordering by number of tests), then the unit tests, one module at a time,
+  fill the gaps. The third worker keeps a core busy while another waits (for a
+  kernel, a time limit, a process to end); everything but the first unit
+  runs at a lower priority, so that the longest one is never kept waiting.
 """
 
 import contextlib
 import gc
 import os
+import shlex
 import shutil
 import tempfile
 from collections import Counter
@@ -38,6 +44,7 @@ nbval.kernel.KernelManager = IsolatedKernelManager
 # Work units by their time in the test run, slowest first: chapters by number (sweeps with
 # cross-validation, long trainings), test modules by path (test_grade grades a whole class).
 # Chapters not listed follow these, in reading order, then the other unit tests.
+LOWER_PRIORITY = 5       # niceness of all but the first work unit (pytest_runtest_setup)
 SLOWEST_FIRST = ("07", "tests/test_grade.py", "09", "tests/test_warm_kernels.py", "06", "03",
                  "tests/test_kit.py", "A-", "02", "05", "01", "04", "08")
 
@@ -58,7 +65,7 @@ def pytest_configure(config):
             os.environ["NNBOOK_CACHE_DIR"] = os.path.join(folder, "cache")
         config._nnbook_cache = folder
         os.environ["NNBOOK_CACHE_LOG"] = os.path.join(folder, "lookups.log")
-        # the two workers already keep both cores busy: each kernel's sweeps run serially
+        # the workers already keep both cores busy: each kernel's sweeps run serially
         # (nh.sweep's results do not depend on it), sparing each kernel two worker processes
         os.environ.setdefault("LOKY_MAX_CPU_COUNT", "1")
         # kernels fork from one process that has imported the libraries (warm_kernels);
@@ -66,6 +73,11 @@ def pytest_configure(config):
         config._nnbook_warm = contextlib.ExitStack()     # closed in pytest_unconfigure
         config._nnbook_warm.enter_context(warm_kernels.serving())
         os.environ["NNBOOK_WARM_LOG"] = os.path.join(folder, "kernels.log")
+        # the xdist workers fork from it too: they find the libraries imported
+        if warm_kernels.server_address():
+            python = " ".join(shlex.quote(part) for part in warm_kernels.python_command())
+            config.option.tx = [f"popen//python={python}" if spec == "popen" else spec
+                                for spec in (config.getoption("tx", None) or [])]
     config.option.loadscopereorder = False           # keep the order set below
 
 
@@ -119,6 +131,15 @@ def _rank(item):
     else:
         order = len(SLOWEST_FIRST) + (chapter is None)      # other unit tests last
     return (order, chapter or "", item.path.suffix != ".ipynb")   # nbval run before student copy
+
+
+def pytest_runtest_setup(item):
+    """The first work unit (chapter 7, the longest) runs at normal priority; everything
+    else, and every kernel it starts, a little lower (a forked kernel takes the priority
+    of the worker that asked for it): the longest unit does not wait for a core, and the
+    other units fill what it leaves."""
+    if _rank(item)[0] != 0 and os.getpriority(os.PRIO_PROCESS, 0) < LOWER_PRIORITY:
+        os.setpriority(os.PRIO_PROCESS, 0, LOWER_PRIORITY)
 
 
 def pytest_collection_modifyitems(items):

@@ -19,6 +19,8 @@ outputs, and ``index`` counts from 0 within the layer. Bias nodes are keyed
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import networkx as nx
 
@@ -52,11 +54,10 @@ def network_layers(model):
 
 
 def _is_torch_module(model):
-    try:
-        import torch
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(model, torch.nn.Module)
+    # a torch model exists only once torch is imported: a scikit-learn chapter that draws
+    # its network does not pay for importing torch (over 1 s in a fresh kernel)
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(model, torch.nn.Module)
 
 
 def _sklearn_layers(model):

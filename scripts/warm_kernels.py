@@ -8,8 +8,10 @@ process imports the libraries once; each kernel is a ``fork()`` of it, which
 then becomes exactly the process ``python -m ipykernel_launcher -f ...`` (or
 ``python -c <code> ...``) would have been: its own session and process group,
 working folder, environment, ``sys.path``, ``sys.argv`` and standard streams,
-with nothing of the notebook's own code or data inherited. The notebook still
-runs every one of its cells, imports included, in a fresh namespace.
+with nothing of the notebook's own code or data inherited, at the priority
+(niceness) of the process that asked for it. The notebook still runs every one
+of its cells, imports included, in a fresh namespace. The test run starts its
+xdist workers the same way (:func:`python_command`).
 
 The server freezes its objects for the garbage collector (``gc.freeze()``)
 before it forks: a kernel's collections then never walk the libraries' millions
@@ -361,9 +363,10 @@ def _fork_kernel(conn, base_path: list[str], sensitive: tuple, set_by_imports: d
         if differ:
             raise ValueError(f"variables read at import time differ: {differ}")
         env = {**set_by_imports, **env}           # what the libraries set, as after an import
-        env.pop(ENV, None)                        # kernels the notebook starts start fresh
-        env.pop("NNBOOK_WARM_LOG", None)
-        env["JPY_PARENT_PID"] = str(os.getpid())  # ipykernel's poller: end when the server does
+        if not request.get("uses_server"):        # a kernel: those its notebook starts start
+            env.pop(ENV, None)                    # fresh; ipykernel's poller ends the kernel
+            env.pop("NNBOOK_WARM_LOG", None)      # when the server ends
+            env["JPY_PARENT_PID"] = str(os.getpid())
         ready_r, ready_w = os.pipe()
         pid = os.fork()
         if pid == 0:                              # the kernel
@@ -376,6 +379,10 @@ def _fork_kernel(conn, base_path: list[str], sensitive: tuple, set_by_imports: d
                     with contextlib.suppress(Exception):
                         item.close() if hasattr(item, "close") else os.close(item)
                 conn.close()
+                # the priority of the process that asked, which a new interpreter inherits
+                with contextlib.suppress(OSError, TypeError):
+                    if int(request.get("nice", 0)) > os.getpriority(os.PRIO_PROCESS, 0):
+                        os.setpriority(os.PRIO_PROCESS, 0, int(request["nice"]))
                 code = _become_kernel(cmd, env, cwd, fds, base_path)   # never raises
             except BaseException:                 # in the set-up before it
                 import traceback
@@ -560,8 +567,12 @@ class ForkedKernel:
 
 
 def fork_kernel(cmd: list[str], env: dict, cwd: str, stdin=None, stdout=None,
-                stderr=None) -> ForkedKernel | None:
-    """Ask the running server for a kernel; None when there is none or it cannot help."""
+                stderr=None, worker: bool = False) -> ForkedKernel | None:
+    """Ask the running server for a kernel; None when there is none or it cannot help.
+
+    ``worker``: the process is no kernel but a test-run worker (:func:`run_python`): it
+    keeps the server's address, so that its own kernels are forks too, and it is not
+    counted in the test run's summary line of kernels (``NNBOOK_WARM_LOG``)."""
     path = server_address()
     sock = _connect(path) if path else None
     if sock is None:
@@ -575,7 +586,9 @@ def fork_kernel(cmd: list[str], env: dict, cwd: str, stdin=None, stdout=None,
                 fd = os.open(os.devnull, os.O_RDWR)
                 opened.append(fd)
             fds.append(fd)
-        request = json.dumps({"cmd": list(cmd), "env": dict(env), "cwd": str(cwd)}).encode()
+        request = json.dumps({"cmd": list(cmd), "env": dict(env), "cwd": str(cwd),
+                              "uses_server": worker,
+                              "nice": os.getpriority(os.PRIO_PROCESS, 0)}).encode()
         sock.settimeout(STARTUP_SECONDS)        # a server still importing answers within this
         socket.send_fds(sock, [request + b"\n"], fds)
         answer = _receive(sock)
@@ -589,9 +602,11 @@ def fork_kernel(cmd: list[str], env: dict, cwd: str, stdin=None, stdout=None,
         sock.close()
         why = (answer or {}).get("error", "the server did not answer")
         print(f"warm_kernels: {why}; starting a fresh interpreter instead", file=sys.stderr)
-        _log(f"fresh {why}")
+        if not worker:
+            _log(f"fresh {why}")
         return None
-    _log("forked")
+    if not worker:
+        _log("forked")
     return ForkedKernel(answer["pid"], sock)
 
 
@@ -618,5 +633,35 @@ class WarmProvisioner(LocalProvisioner):
         return self.connection_info
 
 
+# --------------------------------------------------------------------------
+# A Python interpreter that is a fork: the test run's xdist workers
+# --------------------------------------------------------------------------
+
+def python_command() -> list[str]:
+    """The command of an interpreter forked from the running server (:func:`run_python`):
+    pytest-xdist starts its workers with it (``conftest.py``), so that they find torch,
+    scikit-learn and the rest imported instead of importing them, two seconds each."""
+    return [sys.executable, os.path.abspath(__file__), "--python"]
+
+
+def run_python(args: list[str]) -> int:
+    """Run ``python args`` (``-c code ...``, optionally after ``-u``) as a fork of the
+    running server, with this process's streams, folder and environment; return its exit
+    code. Without a server, or for other arguments, become a new interpreter instead."""
+    flags = args[:1] if args[:1] == ["-u"] else []     # -u: the fork's streams do not
+    cmd = [sys.executable, *args[len(flags):]]          # buffer beyond a line anyway
+    process = None
+    if len(cmd) >= 3 and cmd[1] == "-c":
+        process = fork_kernel(cmd, dict(os.environ), os.getcwd(), 0, 1, 2, worker=True)
+    if process is None:
+        os.execv(sys.executable, [sys.executable, *args])
+    import select
+
+    select.select([process._sock], [], [])          # until the fork ends (or the server)
+    return process.wait()
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--python"]:
+        sys.exit(run_python(sys.argv[2:]))
     serve()

@@ -52,3 +52,19 @@ def test_quarto_is_not_a_test_dependency(root):
 def test_ci_runs_make_test(root):
     assert "make test" in (root / ".ci" / "run").read_text()
     assert (root / "README.md").read_text().splitlines()[3].startswith("make lab")
+
+
+def test_test_processes_validate_notebooks_without_rfc3987_syntax():
+    """pytest_startup keeps jsonschema from importing rfc3987-syntax in the test processes;
+    nbformat's validation, which uses no format checks, still rejects a broken notebook."""
+    import sys
+
+    import nbformat
+    import pytest
+
+    assert "rfc3987_syntax" in sys.modules and sys.modules["rfc3987_syntax"] is None
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    nbformat.validate(nb)
+    nb.cells[0]["cell_type"] = "spreadsheet"
+    with pytest.raises(nbformat.ValidationError):
+        nbformat.validate(nb)

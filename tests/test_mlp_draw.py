@@ -246,3 +246,24 @@ def test_label_layers_labels_only_the_chosen_weight_layers():
     assert len(labels) == 2 * 3 + 2 * 1
     with pytest.raises(ValueError, match=r"label_layers \[0\] do not exist"):
         mlp_draw(small_net(), add_labels=True, label_layers=[0])
+
+
+def test_drawing_a_scikit_learn_network_does_not_import_torch(data, monkeypatch):
+    """A scikit-learn chapter draws its network without paying for an import of torch."""
+    import sys
+
+    tried = []
+
+    class NoTorch:                         # an import system that records imports of torch
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] == "torch":
+                tried.append(name)
+                raise ImportError(f"{name} must not be imported here")
+            return None
+
+    X, y, _, _ = data
+    model = fit_quietly(MLPClassifier(hidden_layer_sizes=(3,), max_iter=5, random_state=0), X, y)
+    monkeypatch.delitem(sys.modules, "torch")          # as in a kernel that never imported it
+    monkeypatch.setattr(sys, "meta_path", [NoTorch(), *sys.meta_path])
+    mlp_draw(model)
+    assert tried == []

@@ -318,3 +318,54 @@ def test_the_server_ends_with_the_process_that_started_it(tmp_path):
     starter.kill()
     starter.wait()
     assert _gone(server_pid)
+
+
+def test_a_forked_kernel_runs_at_the_priority_of_the_process_that_asked(light_server,
+                                                                        monkeypatch):
+    """As a new interpreter inherits its parent's niceness, so does a fork (the test run
+    lowers the priority of everything but its longest unit: conftest.py)."""
+    import threading
+
+    seen = {}
+
+    def ask():                      # niceness is per thread on Linux: lower this one's only
+        os.setpriority(os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, 0) + 2)
+        seen["asked"] = os.getpriority(os.PRIO_PROCESS, 0)
+        read, write = os.pipe()
+        process = _fork(light_server[1], "import os; print(os.getpriority(os.PRIO_PROCESS, 0))",
+                        monkeypatch, stdout=write)
+        os.close(write)
+        seen["forked"] = isinstance(process, warm_kernels.ForkedKernel) and process.wait(30) == 0
+        with os.fdopen(read) as f:
+            seen["kernel"] = int(f.read())
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    thread.join()
+    assert seen["forked"] and seen["kernel"] == seen["asked"] > os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def test_the_python_command_runs_python_as_a_fork(light_server, monkeypatch):
+    """What the test run's xdist workers are started with: ``python -u -c code`` with the
+    caller's streams, folder and exit code, forked when a server runs, fresh otherwise."""
+    code = ("import os, sys; print(os.getcwd(), 'numpy' in sys.modules, sys.stdin.readline().strip());"
+            "sys.exit(3)")
+    runs = {}
+    for name, address in (("forked", light_server[1]), ("fresh", "off")):
+        monkeypatch.setenv(warm_kernels.ENV, address)
+        runs[name] = subprocess.run([*warm_kernels.python_command(), "-u", "-c", code],
+                                    input="a line\n", capture_output=True, text=True,
+                                    cwd=os.path.dirname(__file__), timeout=60)
+    here = os.path.dirname(__file__)
+    assert (runs["forked"].returncode, runs["forked"].stdout) == (3, f"{here} True a line\n")
+    assert (runs["fresh"].returncode, runs["fresh"].stdout) == (3, f"{here} False a line\n")
+
+
+def test_the_test_runs_workers_are_forks_of_the_warm_server():
+    """``make test``'s workers start with the libraries imported (conftest.py)."""
+    if not (os.environ.get("PYTEST_XDIST_WORKER") and warm_kernels.server_address()):
+        pytest.skip("only a worker of a test run with a warm server can be a fork of it")
+    with open(f"/proc/{os.getppid()}/cmdline", "rb") as f:
+        parent = f.read().split(b"\0")
+    assert parent[1].endswith(b"warm_kernels.py") and b"--python" not in parent
+    assert os.environ.get(warm_kernels.ENV) == warm_kernels.server_address()
