@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg --nbval-cell-timeout 900
-JOBS   ?= 3      # pytest-xdist workers: on 2 cores, the third keeps a core busy while a test waits
+# pytest-xdist workers: on 2 cores, the third keeps a core busy while a test waits
+JOBS   ?= 3
 
 .PHONY: help install test unit nbval lab execute execute-check student site site-solutions bench data clean quarto-check test-site grade
 

@@ -19,8 +19,7 @@
   second. Units go out slowest chapter first (in the order below, not xdist's
   reordering by number of tests), then the unit tests, one module at a time,
   fill the gaps. The third worker keeps a core busy while another waits (for a
-  kernel, a time limit, a process to end); everything but the first unit
-  runs at a lower priority, so that the longest one is never kept waiting.
+  kernel, a time limit, a process to end).
 """
 
 import contextlib
@@ -38,13 +37,12 @@ import warm_kernels
 from execute_notebooks import IsolatedKernelManager
 
 # nbval starts its kernels through this name; give them private IPC sockets so
-# that two kernels started at once by the two xdist workers never share a port.
+# that two kernels started at once by two xdist workers never share a port.
 nbval.kernel.KernelManager = IsolatedKernelManager
 
 # Work units by their time in the test run, slowest first: chapters by number (sweeps with
 # cross-validation, long trainings), test modules by path (test_grade grades a whole class).
 # Chapters not listed follow these, in reading order, then the other unit tests.
-LOWER_PRIORITY = 5       # niceness of all but the first work unit (pytest_runtest_setup)
 SLOWEST_FIRST = ("07", "tests/test_grade.py", "09", "tests/test_warm_kernels.py", "06", "03",
                  "tests/test_kit.py", "A-", "02", "05", "01", "04", "08")
 
@@ -78,6 +76,7 @@ def pytest_configure(config):
             python = " ".join(shlex.quote(part) for part in warm_kernels.python_command())
             config.option.tx = [f"popen//python={python}" if spec == "popen" else spec
                                 for spec in (config.getoption("tx", None) or [])]
+            os.environ["NNBOOK_FORKED_WORKERS"] = "1"     # for the test that checks it
     config.option.loadscopereorder = False           # keep the order set below
 
 
@@ -131,15 +130,6 @@ def _rank(item):
     else:
         order = len(SLOWEST_FIRST) + (chapter is None)      # other unit tests last
     return (order, chapter or "", item.path.suffix != ".ipynb")   # nbval run before student copy
-
-
-def pytest_runtest_setup(item):
-    """The first work unit (chapter 7, the longest) runs at normal priority; everything
-    else, and every kernel it starts, a little lower (a forked kernel takes the priority
-    of the worker that asked for it): the longest unit does not wait for a core, and the
-    other units fill what it leaves."""
-    if _rank(item)[0] != 0 and os.getpriority(os.PRIO_PROCESS, 0) < LOWER_PRIORITY:
-        os.setpriority(os.PRIO_PROCESS, 0, LOWER_PRIORITY)
 
 
 def pytest_collection_modifyitems(items):

@@ -8,9 +8,8 @@ process imports the libraries once; each kernel is a ``fork()`` of it, which
 then becomes exactly the process ``python -m ipykernel_launcher -f ...`` (or
 ``python -c <code> ...``) would have been: its own session and process group,
 working folder, environment, ``sys.path``, ``sys.argv`` and standard streams,
-with nothing of the notebook's own code or data inherited, at the priority
-(niceness) of the process that asked for it. The notebook still runs every one
-of its cells, imports included, in a fresh namespace. The test run starts its
+with nothing of the notebook's own code or data inherited. The notebook still
+runs every one of its cells, imports included, in a fresh namespace. The test run starts its
 xdist workers the same way (:func:`python_command`).
 
 The server freezes its objects for the garbage collector (``gc.freeze()``)
@@ -379,10 +378,6 @@ def _fork_kernel(conn, base_path: list[str], sensitive: tuple, set_by_imports: d
                     with contextlib.suppress(Exception):
                         item.close() if hasattr(item, "close") else os.close(item)
                 conn.close()
-                # the priority of the process that asked, which a new interpreter inherits
-                with contextlib.suppress(OSError, TypeError):
-                    if int(request.get("nice", 0)) > os.getpriority(os.PRIO_PROCESS, 0):
-                        os.setpriority(os.PRIO_PROCESS, 0, int(request["nice"]))
                 code = _become_kernel(cmd, env, cwd, fds, base_path)   # never raises
             except BaseException:                 # in the set-up before it
                 import traceback
@@ -587,8 +582,7 @@ def fork_kernel(cmd: list[str], env: dict, cwd: str, stdin=None, stdout=None,
                 opened.append(fd)
             fds.append(fd)
         request = json.dumps({"cmd": list(cmd), "env": dict(env), "cwd": str(cwd),
-                              "uses_server": worker,
-                              "nice": os.getpriority(os.PRIO_PROCESS, 0)}).encode()
+                              "uses_server": worker}).encode()
         sock.settimeout(STARTUP_SECONDS)        # a server still importing answers within this
         socket.send_fds(sock, [request + b"\n"], fds)
         answer = _receive(sock)
@@ -648,8 +642,8 @@ def run_python(args: list[str]) -> int:
     """Run ``python args`` (``-c code ...``, optionally after ``-u``) as a fork of the
     running server, with this process's streams, folder and environment; return its exit
     code. Without a server, or for other arguments, become a new interpreter instead."""
-    flags = args[:1] if args[:1] == ["-u"] else []     # -u: the fork's streams do not
-    cmd = [sys.executable, *args[len(flags):]]          # buffer beyond a line anyway
+    flags = args[:1] if args[:1] == ["-u"] else []     # -u: the fork's text streams
+    cmd = [sys.executable, *args[len(flags):]]          # are line-buffered
     process = None
     if len(cmd) >= 3 and cmd[1] == "-c":
         process = fork_kernel(cmd, dict(os.environ), os.getcwd(), 0, 1, 2, worker=True)
@@ -657,8 +651,16 @@ def run_python(args: list[str]) -> int:
         os.execv(sys.executable, [sys.executable, *args])
     import select
 
+    # the fork has a session of its own: pass on what a terminal or a parent sends here
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, lambda number, _: process.send_signal(number))
     select.select([process._sock], [], [])          # until the fork ends (or the server)
-    return process.wait()
+    code = process.wait()
+    if code < 0:                                    # ended by a signal: end the same way
+        with contextlib.suppress(OSError, ValueError):  # (SIGKILL keeps its default)
+            signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    return code if code >= 0 else 128 - code
 
 
 if __name__ == "__main__":

@@ -320,31 +320,6 @@ def test_the_server_ends_with_the_process_that_started_it(tmp_path):
     assert _gone(server_pid)
 
 
-def test_a_forked_kernel_runs_at_the_priority_of_the_process_that_asked(light_server,
-                                                                        monkeypatch):
-    """As a new interpreter inherits its parent's niceness, so does a fork (the test run
-    lowers the priority of everything but its longest unit: conftest.py)."""
-    import threading
-
-    seen = {}
-
-    def ask():                      # niceness is per thread on Linux: lower this one's only
-        os.setpriority(os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, 0) + 2)
-        seen["asked"] = os.getpriority(os.PRIO_PROCESS, 0)
-        read, write = os.pipe()
-        process = _fork(light_server[1], "import os; print(os.getpriority(os.PRIO_PROCESS, 0))",
-                        monkeypatch, stdout=write)
-        os.close(write)
-        seen["forked"] = isinstance(process, warm_kernels.ForkedKernel) and process.wait(30) == 0
-        with os.fdopen(read) as f:
-            seen["kernel"] = int(f.read())
-
-    thread = threading.Thread(target=ask)
-    thread.start()
-    thread.join()
-    assert seen["forked"] and seen["kernel"] == seen["asked"] > os.getpriority(os.PRIO_PROCESS, 0)
-
-
 def test_the_python_command_runs_python_as_a_fork(light_server, monkeypatch):
     """What the test run's xdist workers are started with: ``python -u -c code`` with the
     caller's streams, folder and exit code, forked when a server runs, fresh otherwise."""
@@ -362,10 +337,28 @@ def test_the_python_command_runs_python_as_a_fork(light_server, monkeypatch):
 
 
 def test_the_test_runs_workers_are_forks_of_the_warm_server():
-    """``make test``'s workers start with the libraries imported (conftest.py)."""
-    if not (os.environ.get("PYTEST_XDIST_WORKER") and warm_kernels.server_address()):
-        pytest.skip("only a worker of a test run with a warm server can be a fork of it")
+    """``make test``'s workers start with the libraries imported (conftest.py) and can
+    fork their kernels from the same server."""
+    if os.environ.get("NNBOOK_FORKED_WORKERS") != "1" or not os.environ.get("PYTEST_XDIST_WORKER"):
+        pytest.skip("only a worker of an xdist run with a warm server is a fork of it")
     with open(f"/proc/{os.getppid()}/cmdline", "rb") as f:
         parent = f.read().split(b"\0")
     assert parent[1].endswith(b"warm_kernels.py") and b"--python" not in parent
-    assert os.environ.get(warm_kernels.ENV) == warm_kernels.server_address()
+    assert os.environ.get(warm_kernels.ENV, "off") != "off"    # its kernels fork too
+
+
+def test_the_python_command_passes_signals_on_and_ends_as_its_fork_did(light_server,
+                                                                       monkeypatch):
+    """Ctrl-C (or a parent's SIGTERM) reaches the fork, which has a session of its own, and
+    a fork ended by a signal ends the command by the same signal."""
+    monkeypatch.setenv(warm_kernels.ENV, light_server[1])
+    waits = subprocess.Popen(
+        [*warm_kernels.python_command(), "-u", "-c",
+         "import time\ntry:\n    print('ready', flush=True); time.sleep(60)\n"
+         "except KeyboardInterrupt:\n    raise SystemExit(7)"], stdout=subprocess.PIPE, text=True)
+    assert waits.stdout.readline() == "ready\n"
+    waits.send_signal(signal.SIGINT)
+    assert waits.wait(30) == 7
+    killed = subprocess.run([*warm_kernels.python_command(), "-c",
+                             "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"], timeout=30)
+    assert killed.returncode == -signal.SIGKILL
