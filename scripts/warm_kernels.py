@@ -543,11 +543,14 @@ class ForkedKernel:
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
+        import select
+
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
-            if deadline is not None and time.monotonic() > deadline:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
                 raise subprocess.TimeoutExpired(str(self.pid), timeout)
-            time.sleep(0.02)
+            select.select([self._sock], [], [], left)   # until the server says it ended
         return self.returncode
 
     def send_signal(self, number: int) -> None:
@@ -642,19 +645,16 @@ def run_python(args: list[str]) -> int:
     """Run ``python args`` (``-c code ...``, optionally after ``-u``) as a fork of the
     running server, with this process's streams, folder and environment; return its exit
     code. Without a server, or for other arguments, become a new interpreter instead."""
-    flags = args[:1] if args[:1] == ["-u"] else []     # -u: the fork's text streams
-    cmd = [sys.executable, *args[len(flags):]]          # are line-buffered
+    # -u is dropped: the fork's text streams are line-buffered
+    cmd = [sys.executable, *(args[1:] if args[:1] == ["-u"] else args)]
     process = None
     if len(cmd) >= 3 and cmd[1] == "-c":
         process = fork_kernel(cmd, dict(os.environ), os.getcwd(), 0, 1, 2, worker=True)
     if process is None:
         os.execv(sys.executable, [sys.executable, *args])
-    import select
-
     # the fork has a session of its own: pass on what a terminal or a parent sends here
     for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(number, lambda number, _: process.send_signal(number))
-    select.select([process._sock], [], [])          # until the fork ends (or the server)
     code = process.wait()
     if code < 0:                                    # ended by a signal: end the same way
         with contextlib.suppress(OSError, ValueError):  # (SIGKILL keeps its default)

@@ -118,13 +118,11 @@ def test_the_kernel_really_is_a_fork_of_the_server(server, tmp_path, monkeypatch
 
 def test_the_same_python_spelled_another_way_forks(light_server, monkeypatch):
     """A kernel spec may name the interpreter as ``<venv>/bin/../bin/python``: the same file."""
-    monkeypatch.setenv(warm_kernels.ENV, light_server[1])
     folder, name = os.path.split(sys.executable)
     spelled = os.path.join(folder, "..", os.path.basename(folder), name)
     read, write = os.pipe()
-    env = dict(os.environ, JPY_PARENT_PID=str(os.getpid()))
-    process = warm_kernels.fork_kernel([spelled, "-c", "import sys; print(sys.executable)"], env,
-                                       os.getcwd(), stdout=write)
+    process = _fork(light_server[1], "import sys; print(sys.executable)", monkeypatch,
+                    python=spelled, stdout=write)
     os.close(write)
     assert isinstance(process, warm_kernels.ForkedKernel) and process.wait(30) == 0
     fresh = subprocess.run([spelled, "-c", "import sys; print(sys.executable)"],
@@ -256,10 +254,10 @@ def light_server():
     warm_kernels.stop_server(process, path)
 
 
-def _fork(path, code, monkeypatch, **streams):
+def _fork(path, code, monkeypatch, python=sys.executable, **streams):
     monkeypatch.setenv(warm_kernels.ENV, path)
     env = dict(os.environ, JPY_PARENT_PID=str(os.getpid()))
-    return warm_kernels.fork_kernel([sys.executable, "-c", code], env, os.getcwd(), **streams)
+    return warm_kernels.fork_kernel([python, "-c", code], env, os.getcwd(), **streams)
 
 
 def _gone(pid, seconds=10):
@@ -325,13 +323,12 @@ def test_the_python_command_runs_python_as_a_fork(light_server, monkeypatch):
     caller's streams, folder and exit code, forked when a server runs, fresh otherwise."""
     code = ("import os, sys; print(os.getcwd(), 'numpy' in sys.modules, sys.stdin.readline().strip());"
             "sys.exit(3)")
-    runs = {}
+    runs, here = {}, os.path.dirname(__file__)
     for name, address in (("forked", light_server[1]), ("fresh", "off")):
         monkeypatch.setenv(warm_kernels.ENV, address)
         runs[name] = subprocess.run([*warm_kernels.python_command(), "-u", "-c", code],
                                     input="a line\n", capture_output=True, text=True,
-                                    cwd=os.path.dirname(__file__), timeout=60)
-    here = os.path.dirname(__file__)
+                                    cwd=here, timeout=60)
     assert (runs["forked"].returncode, runs["forked"].stdout) == (3, f"{here} True a line\n")
     assert (runs["fresh"].returncode, runs["fresh"].stdout) == (3, f"{here} False a line\n")
 
