@@ -20,18 +20,24 @@
   reordering by number of tests), then the unit tests, one module at a time,
   fill the gaps. The third worker keeps a core busy while another waits (for a
   kernel, a time limit, a process to end).
+* Priority: the slowest unit (chapter 7, one process computing for some 45 s) would
+  otherwise get only its share of the two cores while the other workers run, and
+  finish alone at the end with a core idle. So every process the run forks (workers,
+  kernels) starts at niceness 10 except that unit's kernels (``NNBOOK_NICE``, see
+  ``warm_kernels``): it keeps one core to itself, the rest shares the other and takes
+  both once it is done.
 """
 
 import contextlib
 import gc
 import os
-import shlex
 import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
 
 import nbval.kernel
+import pytest
 
 import warm_kernels
 from execute_notebooks import IsolatedKernelManager
@@ -45,6 +51,12 @@ nbval.kernel.KernelManager = IsolatedKernelManager
 # Chapters not listed follow these, in reading order, then the other unit tests.
 SLOWEST_FIRST = ("07", "tests/test_grade.py", "09", "tests/test_warm_kernels.py", "06", "03",
                  "tests/test_kit.py", "A-", "02", "05", "01", "04", "08")
+
+
+# Niceness of all the test run's work except the longest unit's kernels. Without it the
+# longest unit (chapter 7's sweeps, one process) gets only its share of the two cores
+# while the other workers run, and then finishes alone with a core idle for 10 s.
+BACKGROUND_NICENESS = 10
 
 
 def pytest_configure(config):
@@ -73,10 +85,11 @@ def pytest_configure(config):
         os.environ["NNBOOK_WARM_LOG"] = os.path.join(folder, "kernels.log")
         # the xdist workers fork from it too: they find the libraries imported
         if warm_kernels.server_address():
-            python = " ".join(shlex.quote(part) for part in warm_kernels.python_command())
-            config.option.tx = [f"popen//python={python}" if spec == "popen" else spec
-                                for spec in (config.getoption("tx", None) or [])]
+            config.option.tx = warm_kernels.forked_worker_specs(config.getoption("tx", None) or [])
             os.environ["NNBOOK_FORKED_WORKERS"] = "1"     # for the test that checks it
+            # the longest unit comes first on the CPU: everything else (workers, kernels) is
+            # forked at niceness 10, the longest unit's kernels at 0 (pytest_runtest_setup)
+            os.environ[warm_kernels.NICE_ENV] = str(BACKGROUND_NICENESS)
     config.option.loadscopereorder = False           # keep the order set below
 
 
@@ -98,6 +111,16 @@ def pytest_sessionfinish(session, exitstatus):
             os.replace(temporary, target)           # readers see no file or a whole one
         except OSError:
             pass
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Before a test starts its kernels (nbval starts one at a notebook's first cell): the
+    longest unit's kernels run at normal priority, the rest at ``BACKGROUND_NICENESS``."""
+    if os.environ.get(warm_kernels.NICE_ENV):
+        chapter = _chapter(item)
+        first = chapter is not None and chapter[:2] == SLOWEST_FIRST[0]
+        os.environ[warm_kernels.NICE_ENV] = "0" if first else str(BACKGROUND_NICENESS)
 
 
 def pytest_collection_finish(session):

@@ -20,7 +20,11 @@ instead of 0.45 s; reference counting still copies the pages it writes to). A
 notebook could see it only through the garbage collector's own functions
 (``gc.get_objects()`` and ``gc.get_referrers()`` leave out the frozen objects,
 ``gc.get_freeze_count()`` is not 0) and in reference cycles among the libraries'
-import-time objects, which are never collected.
+import-time objects, which are never collected. Forks also share the server's
+string-hash seed (fixed when an interpreter starts): a set of strings iterates in the
+same order in every forked kernel, and in a different one in each fresh interpreter.
+No stored output may depend on that order: ``make execute-check`` (fresh interpreters)
+would then differ from the stored outputs.
 
     with warm_kernels.serving():          # starts a server unless one is running
         ...                               # kernel managers below fork from it
@@ -44,6 +48,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -73,6 +78,10 @@ use, like the ``torch._dynamo`` that ``torch.optim.Adam(...)`` pulls in) and the
 debugger. Never the book's own modules (the kernel imports those from its own ``sys.path``)
 nor ipykernel's application (``ipykernel.kernelapp``, whose settings read the environment,
 e.g. ``JPY_PARENT_PID``, when it is imported)."""
+
+NICE_ENV = "NNBOOK_NICE"
+"""Environment variable: the niceness (1 to 19) a forked process takes as it starts; the
+test run gives it to all its work but its longest unit (``conftest.py``)."""
 
 READ_AT_IMPORT = ("PYTHON", "OMP_", "GOMP_", "OPENBLAS_", "MKL_", "KMP_", "GOTO_", "VECLIB_",
                   "BLIS_", "NUMEXPR_", "NUMPY_", "NPY_", "SCIPY_", "SKLEARN_", "PANDAS_",
@@ -374,6 +383,7 @@ def _fork_kernel(conn, base_path: list[str], sensitive: tuple, set_by_imports: d
                 os.close(ready_r)
                 os.setsid()
                 os.close(ready_w)                 # tells the server: own session now
+                _take_niceness(env.get(NICE_ENV))
                 for item in close_in_child:
                     with contextlib.suppress(Exception):
                         item.close() if hasattr(item, "close") else os.close(item)
@@ -401,6 +411,27 @@ def _fork_kernel(conn, base_path: list[str], sensitive: tuple, set_by_imports: d
             os.killpg(pid, signal.SIGKILL)
         raise
     return pid
+
+
+def _take_niceness(value) -> None:
+    """Lower this new session's priority to niceness ``value`` (``NNBOOK_NICE``), if given.
+
+    On Linux a process that starts a session of its own gets its own scheduling
+    *autogroup*: the CPU is shared between autogroups first, and a process's own niceness
+    counts only within its group. So the group's niceness is set (``/proc/self/autogroup``)
+    as well as the process's own (which counts where autogroups are off). A value outside
+    1-19 changes nothing.
+    """
+    try:
+        nice = int(value)
+    except (TypeError, ValueError):
+        return
+    if not 1 <= nice <= 19:
+        return
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+    with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as group:
+        group.write(str(nice))
 
 
 def _become_kernel(cmd, env, cwd, fds, base_path) -> int:
@@ -639,6 +670,24 @@ def python_command() -> list[str]:
     pytest-xdist starts its workers with it (``conftest.py``), so that they find torch,
     scikit-learn and the rest imported instead of importing them, two seconds each."""
     return [sys.executable, os.path.abspath(__file__), "--python"]
+
+
+def forked_worker_specs(specs: list[str]) -> list[str]:
+    """pytest-xdist's ``--tx`` specs with each plain local worker (``popen``, ``3*popen``,
+    ``popen//id=x``; what ``-n 3`` asks for) started by :func:`python_command`, so as a fork
+    of the running server. Specs that already name a Python, or other gateways (ssh,
+    socket), are kept as they are."""
+    python = " ".join(shlex.quote(part) for part in python_command())
+    out = []
+    for spec in specs:
+        count, _, rest = spec.partition("*")          # "3*popen": three such workers
+        prefix = f"{count}*" if count.isdigit() else ""
+        gateway, *options = (rest if prefix else spec).split("//")
+        if gateway != "popen" or any(option.startswith("python=") for option in options):
+            out.append(spec)
+        else:
+            out.append(prefix + "//".join(["popen", f"python={python}", *options]))
+    return out
 
 
 def run_python(args: list[str]) -> int:

@@ -6,12 +6,16 @@ ways back to a fresh one.
 """
 
 import asyncio
+import importlib.util
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import time
+import types
 
+import execnet
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -318,6 +322,65 @@ def test_the_server_ends_with_the_process_that_started_it(tmp_path):
     assert _gone(server_pid)
 
 
+def _niceness_of_fork(path, monkeypatch, value):
+    """The (process, autogroup) niceness a fork reports, forked with NNBOOK_NICE=value."""
+    if value is None:
+        monkeypatch.delenv(warm_kernels.NICE_ENV, raising=False)
+    else:
+        monkeypatch.setenv(warm_kernels.NICE_ENV, value)
+    code = ("import os; group = open('/proc/self/autogroup').read().split()[-1];"
+            "print(os.getpriority(os.PRIO_PROCESS, 0), group)")
+    read, write = os.pipe()
+    process = _fork(path, code, monkeypatch, stdout=write)
+    os.close(write)
+    assert process.wait(30) == 0
+    with os.fdopen(read) as f:
+        return tuple(int(word) for word in f.read().split())
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/autogroup"),
+                    reason="this Linux schedules without autogroups")
+def test_a_fork_takes_the_niceness_it_is_given_for_its_own_session(light_server, monkeypatch):
+    """NNBOOK_NICE lowers a forked process's priority: its own and its session's scheduling
+    group's (each fork starts a session, so its own niceness alone would not count)."""
+    assert _niceness_of_fork(light_server[1], monkeypatch, "10") == (10, 10)
+    # otherwise: the server's niceness (it is this process's child), and a new session's 0
+    unchanged = (os.getpriority(os.PRIO_PROCESS, 0), 0)
+    for ignored in (None, "0", "25", "high"):
+        assert _niceness_of_fork(light_server[1], monkeypatch, ignored) == unchanged
+
+
+def test_the_test_run_puts_all_but_its_longest_unit_in_the_background():
+    """``make test`` (conftest.py): this test is not chapter 7's, so the kernels it would
+    start, and the worker running it, have niceness 10."""
+    if os.environ.get("NNBOOK_FORKED_WORKERS") != "1" or not os.environ.get("PYTEST_XDIST_WORKER"):
+        pytest.skip("only a worker of an xdist run with a warm server is a fork of it")
+    assert os.environ[warm_kernels.NICE_ENV] == "10"
+    assert os.getpriority(os.PRIO_PROCESS, 0) == 10
+
+
+def test_only_the_longest_units_kernels_start_in_the_foreground(root, monkeypatch):
+    """The test run's hook (conftest.py) that sets NNBOOK_NICE before each test: 0 for
+    the nbval cells and the student copy of the first unit of SLOWEST_FIRST, 10 for all else."""
+    spec = importlib.util.spec_from_file_location("root_conftest", root / "conftest.py")
+    run_setup = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_setup)
+    chapters = root / "chapters"
+    first = next(chapters.glob(f"{run_setup.SLOWEST_FIRST[0]}*.ipynb"))
+    other = next(p for p in chapters.glob("*.ipynb") if p != first)
+    items = {"nbval, first unit": (first, None), "student copy, first unit": (root, first),
+             "nbval, other chapter": (other, None), "student copy, other": (root, other),
+             "unit test": (root / "tests" / "test_helpers.py", None)}
+    seen = {}
+    monkeypatch.setenv(warm_kernels.NICE_ENV, "10")
+    for name, (path, chapter) in items.items():
+        item = types.SimpleNamespace(path=path, cls=types.SimpleNamespace(chapter=chapter))
+        run_setup.pytest_runtest_setup(item)
+        seen[name] = os.environ[warm_kernels.NICE_ENV]
+    assert seen == {"nbval, first unit": "0", "student copy, first unit": "0",
+                    "nbval, other chapter": "10", "student copy, other": "10", "unit test": "10"}
+
+
 def test_the_python_command_runs_python_as_a_fork(light_server, monkeypatch):
     """What the test run's xdist workers are started with: ``python -u -c code`` with the
     caller's streams, folder and exit code, forked when a server runs, fresh otherwise."""
@@ -331,6 +394,25 @@ def test_the_python_command_runs_python_as_a_fork(light_server, monkeypatch):
                                     cwd=here, timeout=60)
     assert (runs["forked"].returncode, runs["forked"].stdout) == (3, f"{here} True a line\n")
     assert (runs["fresh"].returncode, runs["fresh"].stdout) == (3, f"{here} False a line\n")
+
+
+def test_every_plain_local_worker_spec_is_started_as_a_fork():
+    """``-n 3`` and ``--tx 3*popen`` (and options after ``//``) start forked workers; specs
+    that name their own Python, or another gateway, are left alone."""
+    from xdist.workermanage import parse_tx_spec_config
+
+    python = " ".join(shlex.quote(part) for part in warm_kernels.python_command())
+    forked = f"popen//python={python}"
+    specs = ["popen", "3*popen", "popen//id=a", "2*popen//id=b", "popen//python=python3.12",
+             "ssh=host//chdir=x", "socket=1.2.3.4:8888"]
+    assert warm_kernels.forked_worker_specs(specs) == [
+        forked, f"3*{forked}", f"{forked}//id=a", f"2*{forked}//id=b", *specs[4:]]
+    # ... and xdist reads them back as one forked worker per count
+    config = types.SimpleNamespace(
+        getvalue=lambda name: warm_kernels.forked_worker_specs(["popen", "2*popen"]))
+    workers = [execnet.XSpec(spec) for spec in parse_tx_spec_config(config)]
+    assert len(workers) == 3
+    assert all(w.popen and w.python == python for w in workers)
 
 
 def test_the_test_runs_workers_are_forks_of_the_warm_server():
