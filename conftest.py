@@ -22,10 +22,11 @@
   kernel, a time limit, a process to end).
 * Priority: the slowest unit (chapter 7, one process computing for some 45 s) would
   otherwise get only its share of the two cores while the other workers run, and
-  finish alone at the end with a core idle. So every process the run forks (workers,
-  kernels) starts at niceness 10 except that unit's kernels (``NNBOOK_NICE``, see
-  ``warm_kernels``): it keeps one core to itself, the rest shares the other and takes
-  both once it is done.
+  finish alone at the end with a core idle. So every process forked from the warm
+  server for the xdist workers (the workers, their kernels) starts at niceness 10,
+  except that unit's kernels (``NNBOOK_NICE``, see ``warm_kernels``): it gets nearly a
+  core of its own, the rest shares the other and takes both once it is done. (A kernel
+  started fresh, which the run does only to test that path, runs at normal priority.)
 """
 
 import contextlib
@@ -87,9 +88,10 @@ def pytest_configure(config):
         if warm_kernels.server_address():
             config.option.tx = warm_kernels.forked_worker_specs(config.getoption("tx", None) or [])
             os.environ["NNBOOK_FORKED_WORKERS"] = "1"     # for the test that checks it
-            # the longest unit comes first on the CPU: everything else (workers, kernels) is
-            # forked at niceness 10, the longest unit's kernels at 0 (pytest_runtest_setup)
-            os.environ[warm_kernels.NICE_ENV] = str(BACKGROUND_NICENESS)
+            if config.option.tx:
+                # the longest unit comes first on the CPU: the workers and the kernels they
+                # fork run at niceness 10, the longest unit's kernels at 0 (pytest_runtest_setup)
+                os.environ[warm_kernels.NICE_ENV] = str(BACKGROUND_NICENESS)
     config.option.loadscopereorder = False           # keep the order set below
 
 

@@ -419,8 +419,11 @@ def _take_niceness(value) -> None:
     On Linux a process that starts a session of its own gets its own scheduling
     *autogroup*: the CPU is shared between autogroups first, and a process's own niceness
     counts only within its group. So the group's niceness is set (``/proc/self/autogroup``)
-    as well as the process's own (which counts where autogroups are off). A value outside
-    1-19 changes nothing.
+    as well as the process's own (which counts where autogroups are off). Without admin
+    rights Linux allows one change of a group's niceness per 0.1 s, machine-wide: a fork
+    that asks at the same time as another waits its turn (up to 2 s, then says so on
+    stderr). A value outside 1-19 changes nothing. It is only a matter of speed: no
+    result depends on it.
     """
     try:
         nice = int(value)
@@ -430,8 +433,25 @@ def _take_niceness(value) -> None:
         return
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, 0, nice)
-    with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as group:
-        group.write(str(nice))
+    deadline = time.monotonic() + 2
+    while True:
+        try:
+            group = os.open("/proc/self/autogroup", os.O_WRONLY)
+        except OSError:                           # no autogroups: the process's niceness counts
+            return
+        try:
+            os.write(group, str(nice).encode())
+            return
+        except BlockingIOError:                   # another group's change within 0.1 s
+            if time.monotonic() > deadline:
+                print(f"warm_kernels: process {os.getpid()} runs at its scheduling group's "
+                      "normal priority (its niceness could not be changed)", file=sys.stderr)
+                return
+            time.sleep(0.02)
+        except OSError:
+            return
+        finally:
+            os.close(group)
 
 
 def _become_kernel(cmd, env, cwd, fds, base_path) -> int:

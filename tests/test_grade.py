@@ -312,11 +312,12 @@ def test_duplicate_files_grade_the_newer(tmp_path):
 
 
 def test_the_time_limit_starts_when_the_kernel_is_ready(tmp_path):
-    """A kernel that takes 3 s to start (here: a prelude that sleeps, as when the warm server
-    is still importing) leaves the notebook its whole 3 s limit (chapter 8 needs 0.4 s)."""
+    """A kernel that takes 5 s to start (here: a prelude that sleeps, as when the warm server
+    is still importing) leaves the notebook its whole 5 s limit (chapter 8 needs 0.4 s of
+    CPU: the margin is for a busy machine, where `make test` runs this at low priority)."""
     path = planted.write(planted.solved_copy(CH8), tmp_path / f"alice_{CH8}.ipynb")
-    res = grade.grade_notebook(str(path), "alice", CH8, timeout=3,
-                               prelude="import time\ntime.sleep(3)")
+    res = grade.grade_notebook(str(path), "alice", CH8, timeout=5,
+                               prelude="import time\ntime.sleep(5)")
     assert not res["problem"], res["problem"]
     assert [res["exercises"][n]["status"] for n in EX8] == ["correct"] * len(EX8)
 

@@ -12,6 +12,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 import types
 
@@ -350,13 +351,39 @@ def test_a_fork_takes_the_niceness_it_is_given_for_its_own_session(light_server,
         assert _niceness_of_fork(light_server[1], monkeypatch, ignored) == unchanged
 
 
-def test_the_test_run_puts_all_but_its_longest_unit_in_the_background():
-    """``make test`` (conftest.py): this test is not chapter 7's, so the kernels it would
-    start, and the worker running it, have niceness 10."""
+@pytest.mark.skipif(not os.path.exists("/proc/self/autogroup"),
+                    reason="this Linux schedules without autogroups")
+def test_a_fork_waits_its_turn_to_change_its_groups_niceness():
+    """Without admin rights Linux refuses a second change of a group's niceness within
+    0.1 s (EAGAIN): the fork tries again instead of staying at normal priority."""
+    code = textwrap.dedent("""
+        import os, warm_kernels
+        real_write, refusals = os.write, [BlockingIOError(11, "try again")] * 2
+        def write(fd, data):
+            if refusals:
+                raise refusals.pop()
+            return real_write(fd, data)
+        os.write = write
+        warm_kernels._take_niceness("7")
+        print(len(refusals), open("/proc/self/autogroup").read().split()[-1])
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          start_new_session=True,       # its own group, not this test run's
+                          env=dict(os.environ, PYTHONPATH=os.path.dirname(warm_kernels.__file__)),
+                          timeout=60)
+    assert (done.returncode, done.stdout.split(), done.stderr) == (0, ["0", "7"], "")
+
+
+def test_the_test_run_puts_all_but_its_longest_unit_in_the_background(monkeypatch):
+    """``make test`` (conftest.py): this test is not chapter 7's, so the worker running it,
+    and the kernels it forks, have niceness 10, their scheduling groups too."""
     if os.environ.get("NNBOOK_FORKED_WORKERS") != "1" or not os.environ.get("PYTEST_XDIST_WORKER"):
         pytest.skip("only a worker of an xdist run with a warm server is a fork of it")
     assert os.environ[warm_kernels.NICE_ENV] == "10"
-    assert os.getpriority(os.PRIO_PROCESS, 0) == 10
+    with open("/proc/self/autogroup") as group:       # (a `nice -n 15 make test` stays at 15)
+        assert int(group.read().split()[-1]) == 10 and os.getpriority(os.PRIO_PROCESS, 0) >= 10
+    process_nice, group_nice = _niceness_of_fork(os.environ[warm_kernels.ENV], monkeypatch, "10")
+    assert group_nice == 10 and process_nice >= 10
 
 
 def test_only_the_longest_units_kernels_start_in_the_foreground(root, monkeypatch):
