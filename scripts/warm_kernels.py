@@ -48,6 +48,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import shlex
 import signal
 import socket
@@ -579,8 +580,6 @@ class ForkedKernel:
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            import select
-
             if not select.select([self._sock], [], [], 0)[0]:
                 return None
             try:                              # a message is sent whole: read all of it
@@ -594,8 +593,6 @@ class ForkedKernel:
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        import select
-
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
             left = None if deadline is None else deadline - time.monotonic()
