@@ -35,22 +35,22 @@ lab: $(STAMP)    ## open the chapters in JupyterLab
 	$(BIN)/jupyter lab chapters $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 execute: $(STAMP) ## re-run every notebook in place (after a deliberate change)
-	NNBOOK_CACHE_DIR=off $(BIN)/python scripts/execute_notebooks.py chapters/*.ipynb
+	NNBOOK_CACHE_DIR=off $(BIN)/python -m nnbook.execute chapters/*.ipynb
 
 execute-check: $(STAMP) ## re-run every notebook in memory; fail if anything but timings would change
-	NNBOOK_CACHE_DIR=off $(BIN)/python scripts/execute_notebooks.py --check chapters/*.ipynb
+	NNBOOK_CACHE_DIR=off $(BIN)/python -m nnbook.execute --check chapters/*.ipynb
 
 student: $(STAMP) ## write the student notebooks (no solutions, no outputs) and the student kit zip to _student/
-	$(BIN)/python scripts/make_student.py chapters _student/chapters
-	$(BIN)/python scripts/make_kit.py _student/chapters _student/neural-networks-student-kit.zip
+	$(BIN)/python -m nnbook.student chapters _student/chapters
+	$(BIN)/python -m nnbook.kit _student/chapters _student/neural-networks-student-kit.zip
 
 GRADES ?= _grades
 grade: $(STAMP)  ## grade a class: make grade SUBMISSIONS=folder [GRADES=_grades] (runs untrusted code: README)
 	@test -d "$(SUBMISSIONS)" || { echo "Give the folder of submitted notebooks: make grade SUBMISSIONS=path/to/folder"; exit 1; }
-	$(BIN)/python scripts/grade.py "$(SUBMISSIONS)" --out "$(GRADES)" $(GRADE_ARGS)
+	$(BIN)/python -m nnbook.grade "$(SUBMISSIONS)" --out "$(GRADES)" $(GRADE_ARGS)
 
 data: $(STAMP)   ## regenerate the CSV files in data/
-	$(BIN)/python scripts/make_data.py data
+	$(BIN)/python -m nnbook.data data
 
 bench: $(STAMP)  ## print the benchmark figures
 	$(BIN)/python tests/bench.py

@@ -40,8 +40,8 @@ from pathlib import Path
 import nbval.kernel
 import pytest
 
-import warm_kernels
-from execute_notebooks import IsolatedKernelManager
+from nnbook import warm_kernels
+from nnbook.execute import IsolatedKernelManager
 
 # nbval starts its kernels through this name; give them private IPC sockets so
 # that two kernels started at once by two xdist workers never share a port.
@@ -97,7 +97,7 @@ def pytest_configure(config):
 
 def pytest_sessionfinish(session, exitstatus):
     """After a run that passed, add its fits to the working tree's cache (never replacing a
-    file), so that JupyterLab and grading (scripts/grade.py) find them there."""
+    file), so that JupyterLab and grading (tooling/nnbook/grade.py) find them there."""
     config = session.config
     folder, book = getattr(config, "_nnbook_cache", None), getattr(config, "_nnbook_book_cache", None)
     if not folder or book is None or exitstatus != 0:

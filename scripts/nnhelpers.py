@@ -1162,13 +1162,13 @@ def check(name: str, answer) -> None:
 
     Prints one of three verdicts: not answered yet, correct, or not quite (with a
     hint that does not give the answer away). The answer key and the rules (correct
-    roundings, squeezed shapes, hints on digits and units) live in ``exercises.py``;
-    new answers are added there with ``python scripts/exercises.py encode ...``.
+    roundings, squeezed shapes, hints on digits and units) live in ``nnexercises.py``;
+    new answers are added there with ``python scripts/nnexercises.py encode ...``.
     """
     try:
-        import exercises
+        import nnexercises
 
-        message = exercises.verdict(name, answer).message
+        message = nnexercises.verdict(name, answer).message
     except Exception as err:  # a broken installation must not stop the notebook
         message = f"[{name}] could not be checked ({type(err).__name__}: {err})."
     print(message)

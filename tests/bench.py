@@ -14,7 +14,7 @@ ratio     The lesson's code run as one plain serial script
           run can take no less than half its CPU seconds.
 nbval     The whole book's strict nbval run (`make nbval`), also from an empty cache.
 kernels   Starting a kernel and running a chapter's imports: a fresh interpreter (as
-          JupyterLab does) and a kernel forked from the warm server (scripts/warm_kernels.py,
+          JupyterLab does) and a kernel forked from the warm server (tooling/nnbook/warm_kernels.py,
           as `make test` and `make grade` do).
 chapters  Each chapter run top to bottom in a fresh kernel in its folder, as
           JupyterLab's "Restart Kernel and Run All" does: a first run with an empty
@@ -57,7 +57,7 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 import nnhelpers as nh  # noqa: E402
-import warm_kernels  # noqa: E402
+from nnbook import warm_kernels  # noqa: E402
 from mlp_draw import mlp_draw  # noqa: E402
 
 
@@ -213,7 +213,7 @@ def run_notebook(path, log):
     import nbformat
     from nbclient import NotebookClient
 
-    from execute_notebooks import AsyncIsolatedKernelManager
+    from nnbook.execute import AsyncIsolatedKernelManager
 
     Path(log).write_text("")
     os.environ["NNBOOK_CACHE_LOG"] = log          # inherited by the kernel
@@ -231,7 +231,7 @@ def bench_kernels():
     import nbformat
     from nbclient import NotebookClient
 
-    from execute_notebooks import AsyncIsolatedKernelManager
+    from nnbook.execute import AsyncIsolatedKernelManager
 
     first_cell = ("import nnhelpers as nh\nnh.setup_notebook()\nimport torch, sklearn.neural_network, "
                   "matplotlib.pyplot as plt, seaborn")

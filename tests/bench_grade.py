@@ -30,9 +30,10 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tooling"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import grade  # noqa: E402
+from nnbook import grade  # noqa: E402
 import planted  # noqa: E402
 
 
@@ -71,7 +72,7 @@ def make_class(folder: Path, n_students: int, chapters: list[str]) -> dict:
 def _warm(path: str, cache: str) -> str:
     """Run one chapter into the cache; what went wrong, if anything."""
     os.environ["NNBOOK_CACHE_DIR"] = cache
-    from execute_notebooks import execute
+    from nnbook.execute import execute
 
     try:
         execute(Path(path))

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import nbformat
 
-import grade
-import make_student
+from nnbook import grade
+from nnbook import student as make_student
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,6 +1,6 @@
-"""The shipped CSV files are exactly what scripts/make_data.py writes."""
+"""The shipped CSV files are exactly what tooling/nnbook/data.py writes."""
 
-import make_data
+from nnbook import data as make_data
 
 
 def test_data_files_match_the_generator_byte_for_byte(root):

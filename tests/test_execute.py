@@ -1,8 +1,8 @@
-"""scripts/execute_notebooks.py: isolated kernels, stream merging, change detection."""
+"""tooling/nnbook/execute.py: isolated kernels, stream merging, change detection."""
 
 import nbformat
 
-import execute_notebooks as ex
+from nnbook import execute as ex
 
 
 def test_kernels_get_private_ipc_sockets():

@@ -1,4 +1,4 @@
-"""The exercise checks (scripts/exercises.py): what a careful student types is judged right.
+"""The exercise checks (scripts/nnexercises.py): what a careful student types is judged right.
 
 ``TABLE`` holds, for every exercise, its true answer in full (the value the solution
 cell computes) and the forms a student plausibly gives: rounded to the stated
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-import exercises as E
+import nnexercises as E
 from conftest import CHAPTERS, ROOT, read_notebook
 
 OK, DIGITS, UNITS, COUNT, TYPE, HINT = "correct", "digits", "units", "count", "type", "exercise"
@@ -315,7 +315,7 @@ def test_find_answers_finds_what_it_should():
 
 
 def test_encode_cli_prints_an_entry_without_the_value(tmp_path):
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "exercises.py"), "encode", "t-cli",
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "nnexercises.py"), "encode", "t-cli",
                           "0.4321", "0.8765", "--chapter", "99-test", "--hint", "a hint.", "--fraction"],
                          capture_output=True, text=True, check=True).stdout
     assert "4321" not in out and "8765" not in out

@@ -15,8 +15,8 @@ import nbformat
 import numpy as np
 import pytest
 
-import exercises
-import grade
+import nnexercises
+from nnbook import grade
 import planted
 
 CH1, CH8 = "01-neurons-and-networks", "08-backpropagation"
@@ -261,7 +261,7 @@ def test_gradebook(graded):
     alice = rows["alice"]
     assert [alice[n] for n in EX1 + EX8] == ["1"] * (len(EX1) + len(EX8))
     assert alice["01 total"] == str(len(EX1)) and alice["total"] == str(len(EX1) + len(EX8))
-    assert alice["out of"] == str(len(exercises.EXERCISES))
+    assert alice["out of"] == str(len(nnexercises.EXERCISES))
     assert rows["anna"][EX1[0]] == ""                      # chapter 1 not handed in
     assert rows["carol"]["total"] == "2"
     assert "ZeroDivisionError" in rows["ivan"]["problems"]
@@ -354,8 +354,8 @@ def _through_the_dump(value):
 def test_answers_travel_as_plain_data_without_changing_a_verdict(value):
     plain = _through_the_dump(value)
     json.dumps(plain)
-    for name in exercises.EXERCISES:
-        direct = exercises.verdict(name, value)
+    for name in nnexercises.EXERCISES:
+        direct = nnexercises.verdict(name, value)
         read = grade.judge(name, plain)
         assert (read.status, read.hint) == (direct.status, direct.hint), name
 

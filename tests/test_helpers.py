@@ -280,7 +280,7 @@ def test_check_never_raises(capsys):
 
 
 def test_check_says_when_the_key_cannot_be_loaded(capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "exercises", None)     # import fails
+    monkeypatch.setitem(sys.modules, "nnexercises", None)   # import fails
     assert _verdict(capsys, "log-loss", 0.2).startswith("[log-loss] could not be checked")
 
 

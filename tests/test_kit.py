@@ -16,19 +16,22 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-import exercises
-import grade
-import make_kit
-import make_student
+import nnexercises
+from nnbook import grade
+from nnbook import kit as make_kit
+from nnbook import student as make_student
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = str(ROOT / "scripts")
 FAST_CHAPTER = "01-neurons-and-networks"
 
-# run first in every Python of these tests: forget the repository's helpers
+# run first in every Python of these tests: forget the repository's helpers (its folder on
+# sys.path, and the finder of the editable install, which maps the book's module names to it)
 HIDE_REPO = f"""
 import os, sys
 sys.path[:] = [p for p in sys.path if os.path.realpath(p or '.') != {SCRIPTS!r}]
+sys.meta_path[:] = [f for f in sys.meta_path
+                    if not getattr(f, '__module__', '').startswith('__editable__')]
 """
 
 # one worker runs the whole module (its fixture grades or builds once)
@@ -61,7 +64,7 @@ def test_kit_holds_everything_a_student_needs(kit):
     chapters = sorted(p.name for p in kit["student"].glob("*.ipynb"))
     assert {f"notebooks/{c}" for c in chapters} <= names
     assert {"README.md", "requirements.txt", "environment.yml", "notebooks/nnhelpers.py",
-            "notebooks/mlp_draw.py", "notebooks/exercises.py"} <= names
+            "notebooks/mlp_draw.py", "notebooks/nnexercises.py"} <= names
     assert {f"data/{p.name}" for p in (ROOT / "data").glob("*.csv")} <= names
     assert (folder / "requirements.txt").read_text() == (ROOT / "requirements.txt").read_text()
     env = (folder / "environment.yml").read_text()
@@ -77,7 +80,7 @@ def test_every_import_of_the_notebooks_resolves_inside_the_kit(kit):
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type == "code":
                 modules |= make_kit.imported_modules(cell.source)
-    book_modules = sorted(m for m in modules | {"exercises"} if (ROOT / "scripts" / f"{m}.py").exists())
+    book_modules = sorted(m for m in modules | {"nnexercises"} if (ROOT / "scripts" / f"{m}.py").exists())
     code = HIDE_REPO + f"""
 import importlib
 for name in {book_modules!r}:
@@ -93,14 +96,14 @@ assert nnhelpers.DATA_DIR.resolve() == (nnhelpers.Path.cwd().parent / "data").re
 
 
 def test_a_missing_helper_is_not_found_in_the_repository(kit, tmp_path):
-    """The test set-up itself: without exercises.py in the kit, the import fails."""
+    """The test set-up itself: without nnexercises.py in the kit, the import fails."""
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     (notebooks / "nnhelpers.py").write_bytes((kit["folder"] / "notebooks" / "nnhelpers.py").read_bytes())
-    code = HIDE_REPO + "import exercises"
+    code = HIDE_REPO + "import nnexercises"
     out = subprocess.run([sys.executable, "-c", code], cwd=notebooks, env=_kit_env(),
                          capture_output=True, text=True)
-    assert out.returncode != 0 and "No module named 'exercises'" in out.stderr
+    assert out.returncode != 0 and "No module named 'nnexercises'" in out.stderr
 
 
 def test_a_student_notebook_runs_from_the_unpacked_kit(kit):
@@ -136,7 +139,7 @@ def test_giveaways_are_caught():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("answer = 1")])
     nb.cells[0].metadata["tags"] = ["solution"]
     nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="1")]
-    name, chapter = next(iter(exercises.EXERCISES.items()))
+    name, chapter = next(iter(nnexercises.EXERCISES.items()))
     found = make_kit.giveaways({f"notebooks/{chapter}.ipynb": nbformat.writes(nb).encode(),
                                 "notes.md": b"iris accuracy: 0.967"})
     assert any("tagged `solution`" in f for f in found)

@@ -1,6 +1,6 @@
 """The nbval sanitizer hides durations and nothing else."""
 
-import execute_notebooks as ex
+from nnbook import execute as ex
 
 
 def test_durations_are_hidden():

@@ -5,8 +5,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-import make_student
-from execute_notebooks import AsyncIsolatedKernelManager
+from nnbook import student as make_student
+from nnbook.execute import AsyncIsolatedKernelManager
 from conftest import CHAPTERS, read_notebook
 
 

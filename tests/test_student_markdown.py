@@ -6,8 +6,8 @@ import mistune
 import nbformat
 import pytest
 
-import exercises as E
-import make_student
+import nnexercises as E
+from nnbook import student as make_student
 from conftest import CHAPTERS, ROOT, read_notebook
 
 

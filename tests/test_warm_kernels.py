@@ -1,4 +1,4 @@
-"""Warm kernels (scripts/warm_kernels.py): a forked kernel is the process a fresh one would be.
+"""Warm kernels (tooling/nnbook/warm_kernels.py): a forked kernel is the process a fresh one would be.
 
 The test run starts its kernels this way (conftest.py starts the server these tests
 use too); they compare a forked kernel with a fresh interpreter's, and check the
@@ -22,8 +22,8 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-import warm_kernels
-from execute_notebooks import AsyncIsolatedKernelManager
+from nnbook import warm_kernels
+from nnbook.execute import AsyncIsolatedKernelManager
 
 pytestmark = [pytest.mark.skipif(not warm_kernels.available(), reason="kernels fork on Linux only"),
               pytest.mark.xdist_group("warm")]
@@ -241,7 +241,7 @@ def test_turned_off_starts_kernels_fresh_inside_and_restores_after(server, monke
 
 
 def test_the_graders_fresh_kernels_option_turns_them_off(monkeypatch, tmp_path):
-    import grade
+    from nnbook import grade
 
     seen = {}
     monkeypatch.setattr(grade, "grade_class", lambda *a, **kw: seen.update(kw))
@@ -312,7 +312,7 @@ def test_refused_requests_leave_no_open_files_in_the_server(light_server, monkey
 
 def test_the_server_ends_with_the_process_that_started_it(tmp_path):
     starter = subprocess.Popen(
-        [sys.executable, "-c", "import warm_kernels, time\n"
+        [sys.executable, "-c", "import time\nfrom nnbook import warm_kernels\n"
          "process, path = warm_kernels.start_server(libraries=())\n"
          "print(process.pid, flush=True)\ntime.sleep(300)"],
         stdout=subprocess.PIPE, text=True)

@@ -1,6 +1,6 @@
 """Grade a class's student notebooks: a folder of submissions in, a gradebook out.
 
-    python scripts/grade.py SUBMISSIONS [--out DIR] [--timeout 600] [--jobs 2]
+    python -m nnbook.grade SUBMISSIONS [--out DIR] [--timeout 600] [--jobs 2]
     make grade SUBMISSIONS=path/to/folder            # the same, writing to _grades/
 
 **Layout of the submissions folder.** One sub-folder per student, or one file-name
@@ -24,7 +24,7 @@ imports per notebook and shares nothing with other submissions (``--fresh-kernel
 starts each as a new interpreter instead). The submitted file is only read. Right before each
 exercise's check cell runs, the grader reads the kernel's variable ``answer``
 as plain JSON data (numbers, strings, nested lists) and computes the verdict
-*outside* the kernel with :func:`exercises.verdict`. Printed verdicts are
+*outside* the kernel with :func:`nnexercises.verdict`. Printed verdicts are
 never read, so editing the check cell, printing "Correct!" or redefining
 ``nh.check`` earns nothing, and the answer key is never sent to a student kernel.
 
@@ -96,9 +96,9 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import warm_kernels
+from nnbook import warm_kernels
 
-ROOT = Path(__file__).resolve().parent.parent
+from nnbook import ROOT
 CHAPTERS_DIR = ROOT / "chapters"
 
 MARK = "nnbook"
@@ -190,7 +190,7 @@ def exercise_cells(nb) -> dict[str, ExerciseCells]:
 
 # Runs in the student's kernel right before a check cell, in a namespace of its own
 # (it binds no name of the student's), and prints one line framed by a random token.
-# The conversion is exercises.to_plain itself, sent as source: the key stays here.
+# The conversion is nnexercises.to_plain itself, sent as source: the key stays here.
 _DUMP = r'''
 import json, numbers
 from decimal import Decimal
@@ -219,19 +219,19 @@ _PLAIN_SOURCE: list[str] = []
 
 
 def _plain_source() -> str:
-    """The source of ``exercises.to_plain``, read once (grade_class reads it before the
-    worker processes start, so an edit of exercises.py during grading changes nothing)."""
+    """The source of ``nnexercises.to_plain``, read once (grade_class reads it before the
+    worker processes start, so an edit of nnexercises.py during grading changes nothing)."""
     if not _PLAIN_SOURCE:
         import inspect
 
-        import exercises
+        import nnexercises
 
-        source = inspect.getsource(exercises._plain) + "\n" + inspect.getsource(exercises.to_plain)
+        source = inspect.getsource(nnexercises._plain) + "\n" + inspect.getsource(nnexercises.to_plain)
         namespace = {}
         exec("import numbers\nfrom decimal import Decimal\n" + source, namespace)
         probe = [(1, 2.5), "x", None]
-        if namespace["to_plain"](probe) != exercises.to_plain(probe):
-            raise RuntimeError("exercises.py changed while it was read: run the grader again")
+        if namespace["to_plain"](probe) != nnexercises.to_plain(probe):
+            raise RuntimeError("nnexercises.py changed while it was read: run the grader again")
         _PLAIN_SOURCE.append(source)
     return _PLAIN_SOURCE[0]
 
@@ -265,7 +265,7 @@ class Outcome:
 
 def judge(name: str, plain) -> Outcome:
     """The verdict on a plain answer read out of a kernel, computed here, not there."""
-    import exercises
+    import nnexercises
 
     if isinstance(plain, dict) and "__nnbook__" in plain:
         kind = plain["__nnbook__"]
@@ -276,7 +276,7 @@ def judge(name: str, plain) -> Outcome:
         else:
             return Outcome("not checked", why="the grader could not read `answer` out of the "
                            "kernel (was print or json redefined?)")
-    result = exercises.verdict(name, exercises.to_plain(plain))
+    result = nnexercises.verdict(name, nnexercises.to_plain(plain))
     if result.status == "unknown":
         return Outcome("not checked", why=f"{name!r} is not in the answer key")
     return Outcome(result.status, hint=result.hint)
@@ -303,15 +303,15 @@ class NotebookResult:
 
 def chapter_exercises(chapter: str) -> list[str]:
     """The exercises of a chapter (its file stem), in the answer key's order."""
-    import exercises
+    import nnexercises
 
-    return [name for name, stem in exercises.EXERCISES.items() if stem == chapter]
+    return [name for name, stem in nnexercises.EXERCISES.items() if stem == chapter]
 
 
 def chapter_of(name: str) -> str | None:
-    import exercises
+    import nnexercises
 
-    return exercises.EXERCISES.get(name)
+    return nnexercises.EXERCISES.get(name)
 
 
 def _describe(nb, index: int) -> str:
@@ -410,7 +410,7 @@ def _kernel_manager_class(memory_mb: int, file_mb: int, prelude: str = ""):
     ``prelude`` is Python code run in the kernel process before ipykernel starts
     (tests use it to take the repository's helpers off ``sys.path``).
     """
-    from execute_notebooks import AsyncIsolatedKernelManager
+    from nnbook.execute import AsyncIsolatedKernelManager
 
     code = "import resource\n"
     for limit, megabytes in (("RLIMIT_AS", memory_mb), ("RLIMIT_FSIZE", file_mb)):
@@ -639,9 +639,9 @@ def _code_only(nb) -> dict:
 
 def known_chapters() -> list[str]:
     """Chapter file stems that have exercises, in the book's order."""
-    import exercises
+    import nnexercises
 
-    return list(dict.fromkeys(exercises.EXERCISES.values()))
+    return list(dict.fromkeys(nnexercises.EXERCISES.values()))
 
 
 def match_chapter(filename: str, chapters: list[str]) -> tuple[str, str] | None:
@@ -778,7 +778,7 @@ def exercise_titles(chapters: list[str]) -> dict[str, str]:
     try:
         import nbformat
 
-        import make_student
+        from nnbook import student as make_student
 
         book = make_student.load_book(ROOT)
         titles = {}
@@ -797,10 +797,10 @@ def exercise_titles(chapters: list[str]) -> dict[str, str]:
 
 
 def write_outputs(report: dict, out: Path) -> None:
-    import exercises
+    import nnexercises
 
     out.mkdir(parents=True, exist_ok=True)
-    names = [n for n in exercises.EXERCISES if exercises.EXERCISES[n] in report["chapters"]]
+    names = [n for n in nnexercises.EXERCISES if nnexercises.EXERCISES[n] in report["chapters"]]
     by_key = {(r["student"], r["chapter"]): r for r in report["results"]}
     header = ["student", *names, *(f"{c[:2]} total" for c in report["chapters"]), "total",
               "out of", "problems"]
@@ -810,7 +810,7 @@ def write_outputs(report: dict, out: Path) -> None:
         for student in report["students"]:
             row, totals, problems = [student], [], []
             for name in names:
-                res = by_key.get((student, exercises.EXERCISES[name]))
+                res = by_key.get((student, nnexercises.EXERCISES[name]))
                 row.append("" if res is None else
                            int(res["exercises"].get(name, {}).get("status") == "correct"))
             for chapter in report["chapters"]:
@@ -873,13 +873,13 @@ def feedback_text(student: str, report: dict, by_key: dict) -> str:
 
 
 def summary(report: dict, out: Path) -> str:
-    import exercises
+    import nnexercises
 
     results = report["results"]
     lines = ["", f"Graded {len(results)} notebooks of {len(report['students'])} students "
              f"in {report['seconds']:.0f} s. Results in {out}/ (gradebook.csv, feedback/).",
              "", "Success rate per exercise (of the notebooks handed in):"]
-    for name, chapter in exercises.EXERCISES.items():
+    for name, chapter in nnexercises.EXERCISES.items():
         handed = [r for r in results if r["chapter"] == chapter]
         if chapter not in report["chapters"] or not handed:
             continue

@@ -3,8 +3,8 @@
     verdict(name, answer) -> Verdict      # what nh.check prints, as data
     to_plain(answer)                       # JSON-able numbers, strings and nested lists
     EXERCISES                              # ordered mapping: exercise name -> chapter stem
-    python scripts/exercises.py encode NAME VALUE [VALUE ...] [options]   # add an answer
-    python scripts/exercises.py list                                      # every exercise's rule
+    python scripts/nnexercises.py encode NAME VALUE [VALUE ...] [options]   # add an answer
+    python scripts/nnexercises.py list                                      # every exercise's rule
     find_answers(text)                     # numbers in a text that the key accepts (give-aways)
 
 Which answers are accepted
@@ -63,16 +63,16 @@ which digest belongs to which precision. The exercise's name salts every digest,
 so equal answers of two exercises do not look alike. This stops reading an answer
 off the key; it does not stop a determined student from trying every 3-digit number
 against it (which takes a program and more effort than the exercise). Grading
-(``scripts/grade.py``) checks answers outside the student's kernel with this module.
+(``tooling/nnbook/grade.py``) checks answers outside the student's kernel with this module.
 
 Adding or changing an answer
 ----------------------------
 Compute the value in the solution cell, then print a key entry without writing
 the value into any file::
 
-    python scripts/exercises.py encode my-exercise 0.1234567 --chapter 08-backpropagation \\
+    python scripts/nnexercises.py encode my-exercise 0.1234567 --chapter 08-backpropagation \\
         --hint "change the bias in a copy of biases, then call backprop with the copy."
-    python scripts/exercises.py encode my-pair 12 34 --form whole --chapter ...
+    python scripts/nnexercises.py encode my-pair 12 34 --form whole --chapter ...
 
 and paste the printed entry into ``KEY`` below (``encode(...)`` does the same from
 Python). Options: ``--form number|whole|string|near``, ``--sig N`` (least
@@ -127,7 +127,7 @@ class Verdict:
 
 
 # --------------------------------------------------------------------------
-# The answer key. Entries are printed by `python scripts/exercises.py encode ...`.
+# The answer key. Entries are printed by `python scripts/nnexercises.py encode ...`.
 # --------------------------------------------------------------------------
 
 KEY: dict[str, Exercise] = {}
@@ -703,7 +703,7 @@ def main(argv=None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python scripts/exercises.py",
+        prog="python scripts/nnexercises.py",
         description="Answer key of the exercises. 'encode' prints a key entry for an answer.")
     sub = parser.add_subparsers(dest="command", required=True)
     enc = sub.add_parser("encode", help="print the KEY entry of an exercise's answer")

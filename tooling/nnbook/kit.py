@@ -1,6 +1,6 @@
 """Build the student kit: one zip that runs anywhere and holds no solution.
 
-    python scripts/make_kit.py [_student/chapters] [_student/neural-networks-student-kit.zip]
+    python -m nnbook.kit [_student/chapters] [_student/neural-networks-student-kit.zip]
 
 ``make student`` runs it after writing the student notebooks. The zip holds one
 folder, ``neural-networks-student-kit/``::
@@ -16,7 +16,7 @@ The helpers sit beside the notebooks, so ``import nnhelpers as nh`` works from
 JupyterLab without installing anything of the book; ``nnhelpers`` finds
 ``data/`` one folder up, as in the repository. The build refuses to write a kit
 in which a file holds a solution cell or a readable answer
-(:func:`exercises.find_answers`; a notebook is searched for its own exercises'
+(:func:`nnexercises.find_answers`; a notebook is searched for its own exercises'
 answers, every other file for all of them).
 """
 
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
+from nnbook import ROOT
 SCRIPTS = ROOT / "scripts"
 KIT_NAME = "neural-networks-student-kit"
 DEFAULT_NOTEBOOKS = ROOT / "_student" / "chapters"
@@ -137,7 +137,7 @@ def kit_files(notebooks_dir: Path = DEFAULT_NOTEBOOKS) -> dict[str, bytes]:
     notebooks = sorted(Path(notebooks_dir).glob("*.ipynb"))
     if not notebooks:
         raise SystemExit(f"no student notebooks in {notebooks_dir}: run `make student` "
-                         "(or scripts/make_student.py) first")
+                         "(or tooling/nnbook/student.py) first")
     files = {"README.md": README.encode(),
              "requirements.txt": (ROOT / "requirements.txt").read_bytes(),
              "environment.yml": kit_environment((ROOT / "environment.yml").read_text()).encode()}
@@ -152,7 +152,7 @@ def kit_files(notebooks_dir: Path = DEFAULT_NOTEBOOKS) -> dict[str, bytes]:
 
 def giveaways(files: dict[str, bytes]) -> list[str]:
     """What in the kit gives a solution or an answer away (empty when nothing does)."""
-    import exercises
+    import nnexercises
 
     found = []
     for name, content in files.items():
@@ -168,11 +168,11 @@ def giveaways(files: dict[str, bytes]) -> list[str]:
             text = "\n".join(c.source for c in nb.cells)
             # a notebook is scanned for its own exercises' answers: later chapters use
             # numbers such as Adam's 0.999 that match an earlier answer by chance
-            names = [n for n, stem in exercises.EXERCISES.items() if f"{stem}.ipynb" in name]
+            names = [n for n, stem in nnexercises.EXERCISES.items() if f"{stem}.ipynb" in name]
         else:
             names = None        # helpers and text files: every answer
         found += [f"{name}: {number} is the answer to {exercise!r}"
-                  for exercise, number in exercises.find_answers(text, names)]
+                  for exercise, number in nnexercises.find_answers(text, names)]
     return found
 
 

@@ -1,7 +1,7 @@
 """Re-execute chapter notebooks, each in a fresh kernel started in its own folder.
 
-    python scripts/execute_notebooks.py chapters/*.ipynb          # rewrite in place
-    python scripts/execute_notebooks.py --check chapters/*.ipynb  # compare, write nothing
+    python -m nnbook.execute chapters/*.ipynb          # rewrite in place
+    python -m nnbook.execute --check chapters/*.ipynb  # compare, write nothing
 
 Maintainers run the first form (``make execute``) after a deliberate change, so
 that the stored outputs are refreshed. No timing metadata is recorded, so a
@@ -29,9 +29,9 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from traitlets import HasTraits, default
 
-import warm_kernels
+from nnbook import ROOT, warm_kernels
 
-SANITIZE_FILE = Path(__file__).resolve().parent.parent / "tests" / "nbval-sanitize.cfg"
+SANITIZE_FILE = ROOT / "tests" / "nbval-sanitize.cfg"
 
 
 class _PrivateSockets(HasTraits):

@@ -1,6 +1,6 @@
 """Write the student copies of the chapters: no solutions, no outputs, plain Markdown.
 
-    python scripts/make_student.py chapters _student/chapters
+    python -m nnbook.student chapters _student/chapters
 
 **Solutions.** A solution is a code cell tagged ``solution``, or everything between a
 markdown cell that opens ``::: {.content-visible when-profile="solutions"}`` and the
@@ -44,7 +44,7 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
+from nnbook import ROOT
 SOLUTION_OPEN = '::: {.content-visible when-profile="solutions"}'
 LINK_TAG = "student-notebook-link"
 CALLOUT_TITLES = {"note": "Note", "tip": "Tip", "warning": "Warning", "important": "Important",
@@ -560,9 +560,9 @@ def student_copy(nb: nbformat.NotebookNode, book: Book | None = None) -> nbforma
                 "nh.check(" in c.source for c in out.cells if c.cell_type == "code"))
             continue
         cell.source = convert.markdown(cell.source)
-    # grading hook (scripts/grade.py): mark each exercise's answer and check cells
+    # grading hook (tooling/nnbook/grade.py): mark each exercise's answer and check cells
     # with cell metadata {"nnbook": {"exercise": name, "role": "answer" | "check"}}
-    from grade import mark_exercise_cells
+    from nnbook.grade import mark_exercise_cells
     mark_exercise_cells(out)
     return out
 

@@ -1,4 +1,4 @@
-"""An early pytest plugin: loaded first (``-p pytest_startup`` in pyproject.toml's addopts),
+"""An early pytest plugin: loaded first (``-p nnbook.pytest_startup`` in pyproject.toml's addopts),
 before nbval, in the test run's main process and in each of its workers.
 
 nbval imports nbformat, which imports jsonschema, which imports the optional package

@@ -1,6 +1,6 @@
 """Write the lesson's three datasets to CSV files (``make data``).
 
-    python scripts/make_data.py data
+    python -m nnbook.data data
 
 The files are what ``nnhelpers`` builds in memory, so the shipped CSVs and the
 notebooks always agree; ``tests/test_data.py`` checks them byte for byte.
