@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tooling"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from nnbook import grade  # noqa: E402
+from nnbook import cells, grade  # noqa: E402
 import planted  # noqa: E402
 
 
@@ -57,7 +57,7 @@ def make_class(folder: Path, n_students: int, chapters: list[str]) -> dict:
                     planted.set_answer(nb, name, "answer = ...")
                 statuses[1:] = ["not answered"] * (len(names) - 1)
             elif kind == "broken":
-                check = next(k for k, c in enumerate(nb.cells) if c.metadata.get(grade.MARK) ==
+                check = next(k for k, c in enumerate(nb.cells) if c.metadata.get(cells.MARK) ==
                              {"exercise": names[0], "role": "check"})
                 nb.cells.insert(check + 1, planted.nbformat.v4.new_code_cell(
                     "raise RuntimeError('something I tried')"))

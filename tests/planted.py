@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 
-from nnbook import grade
+from nnbook import cells, grade
 from nnbook import student as make_student
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +25,7 @@ def chapter_path(stem: str) -> Path:
 
 def student_copy(stem: str) -> nbformat.NotebookNode:
     nb = make_student.student_copy(nbformat.read(chapter_path(stem), as_version=4))
-    grade.mark_exercise_cells(nb)     # make_student may already have: marking twice is harmless
+    cells.mark_exercise_cells(nb)     # make_student may already have: marking twice is harmless
     return nb
 
 
@@ -39,16 +39,16 @@ def solutions(stem: str) -> dict[str, str]:
         if "solution" in cell.metadata.get("tags", []):
             code.append(cell.source)
             continue
-        call = grade.CHECK_CALL.search(cell.source)
+        call = cells.CHECK_CALL.search(cell.source)
         if call:
             found[call.group(1)] = "\n".join(code)
-        if call or grade.ASSIGNS_ANSWER.search(cell.source):
+        if call or cells.ASSIGNS_ANSWER.search(cell.source):
             code = []
     return found
 
 
 def answer_cell(nb, name: str):
-    return next(c for c in nb.cells if c.metadata.get(grade.MARK) ==
+    return next(c for c in nb.cells if c.metadata.get(cells.MARK) ==
                 {"exercise": name, "role": "answer"})
 
 

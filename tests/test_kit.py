@@ -17,7 +17,7 @@ import pytest
 from nbclient import NotebookClient
 
 import nnexercises
-from nnbook import grade
+from nnbook import cells, grade
 from nnbook import kit as make_kit
 from nnbook import student as make_student
 
@@ -117,7 +117,7 @@ def test_a_student_notebook_runs_from_the_unpacked_kit(kit):
     manager = grade._kernel_manager_class(0, 0, prelude=HIDE_REPO)
     NotebookClient(nb, timeout=600, kernel_name="python3", kernel_manager_class=manager,
                    resources={"metadata": {"path": str(notebooks)}}).execute(env=_kit_env())
-    checks = [c for c in nb.cells if c.cell_type == "code" and grade.CHECK_CALL.search(c.source)]
+    checks = [c for c in nb.cells if c.cell_type == "code" and cells.CHECK_CALL.search(c.source)]
     assert len(checks) == len(grade.chapter_exercises(FAST_CHAPTER))
     for cell in checks:
         printed = "".join(o.get("text", "") for o in cell.outputs)

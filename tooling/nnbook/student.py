@@ -45,6 +45,8 @@ from pathlib import Path
 import nbformat
 
 from nnbook import ROOT
+from nnbook.cells import mark_exercise_cells
+
 SOLUTION_OPEN = '::: {.content-visible when-profile="solutions"}'
 LINK_TAG = "student-notebook-link"
 CALLOUT_TITLES = {"note": "Note", "tip": "Tip", "warning": "Warning", "important": "Important",
@@ -560,10 +562,7 @@ def student_copy(nb: nbformat.NotebookNode, book: Book | None = None) -> nbforma
                 "nh.check(" in c.source for c in out.cells if c.cell_type == "code"))
             continue
         cell.source = convert.markdown(cell.source)
-    # grading hook (tooling/nnbook/grade.py): mark each exercise's answer and check cells
-    # with cell metadata {"nnbook": {"exercise": name, "role": "answer" | "check"}}
-    from nnbook.grade import mark_exercise_cells
-    mark_exercise_cells(out)
+    mark_exercise_cells(out)           # for grading (nnbook.cells)
     return out
 
 
