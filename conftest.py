@@ -10,9 +10,6 @@
   (``_output/cache``), where JupyterLab runs and grading find them.
   ``NNBOOK_TEST_CACHE_DIR=_output/cache make nbval`` instead runs against that
   (warm) cache: it checks that cache hits reproduce every stored output.
-* The xdist workers, like the kernels, are forks of the warm server
-  (``warm_kernels.python_command``): each starts with torch and scikit-learn
-  already imported.
 * Scheduling (``make test`` runs ``pytest -n 3 --dist loadscope`` on our
   2-core machines): each chapter's nbval run and its student-copy run form one
   work unit, so one worker runs them one after the other, the student copy
@@ -20,13 +17,6 @@
   reordering by number of tests), then the unit tests, one module at a time,
   fill the gaps. The third worker keeps a core busy while another waits (for a
   kernel, a time limit, a process to end).
-* Priority: the slowest unit (chapter 7, one process computing for some 45 s) would
-  otherwise get only its share of the two cores while the other workers run, and
-  finish alone at the end with a core idle. So every process forked from the warm
-  server for the xdist workers (the workers, their kernels) starts at niceness 10,
-  except that unit's kernels (``NNBOOK_NICE``, see ``warm_kernels``): it gets nearly a
-  core of its own, the rest shares the other and takes both once it is done. (A kernel
-  started fresh, which the run does only to test that path, runs at normal priority.)
 """
 
 import contextlib
@@ -54,12 +44,6 @@ SLOWEST_FIRST = ("07", "tests/test_grade.py", "09", "tests/test_warm_kernels.py"
                  "tests/test_kit.py", "A-", "02", "05", "01", "04", "08")
 
 
-# Niceness of all the test run's work except the longest unit's kernels. Without it the
-# longest unit (chapter 7's sweeps, one process) gets only its share of the two cores
-# while the other workers run, and then finishes alone with a core idle for 10 s.
-BACKGROUND_NICENESS = 10
-
-
 def pytest_configure(config):
     if not hasattr(config, "workerinput"):          # the controller (or a run without xdist)
         import nnhelpers
@@ -84,14 +68,6 @@ def pytest_configure(config):
         config._nnbook_warm = contextlib.ExitStack()     # closed in pytest_unconfigure
         config._nnbook_warm.enter_context(warm_kernels.serving())
         os.environ["NNBOOK_WARM_LOG"] = os.path.join(folder, "kernels.log")
-        # the xdist workers fork from it too: they find the libraries imported
-        if warm_kernels.server_address():
-            config.option.tx = warm_kernels.forked_worker_specs(config.getoption("tx", None) or [])
-            os.environ["NNBOOK_FORKED_WORKERS"] = "1"     # for the test that checks it
-            if config.option.tx:
-                # the longest unit comes first on the CPU: the workers and the kernels they
-                # fork run at niceness 10, the longest unit's kernels at 0 (pytest_runtest_setup)
-                os.environ[warm_kernels.NICE_ENV] = str(BACKGROUND_NICENESS)
     config.option.loadscopereorder = False           # keep the order set below
 
 
@@ -113,16 +89,6 @@ def pytest_sessionfinish(session, exitstatus):
             os.replace(temporary, target)           # readers see no file or a whole one
         except OSError:
             pass
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item):
-    """Before a test starts its kernels (nbval starts one at a notebook's first cell): the
-    longest unit's kernels run at normal priority, the rest at ``BACKGROUND_NICENESS``."""
-    if os.environ.get(warm_kernels.NICE_ENV):
-        chapter = _chapter(item)
-        first = chapter is not None and chapter[:2] == SLOWEST_FIRST[0]
-        os.environ[warm_kernels.NICE_ENV] = "0" if first else str(BACKGROUND_NICENESS)
 
 
 def pytest_collection_finish(session):

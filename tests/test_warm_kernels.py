@@ -8,7 +8,6 @@ ways back to a fresh one.
 import asyncio
 import importlib.util
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -45,7 +44,11 @@ print(json.dumps({
     "server_module": any(getattr(m, "__file__", None) and m.__file__.endswith("warm_kernels.py")
                          for m in list(sys.modules.values())),
     "parent_handle": bool(int(os.environ.get("JPY_PARENT_PID", 0))),
+    "hash_randomization": sys.flags.hash_randomization,
 }))
+import torch
+print(json.dumps({"torch_threads": [torch.get_num_threads(), torch.get_num_interop_threads()],
+                  "seeded_afresh": torch.initial_seed() != SERVER_SEED}))
 """
 
 
@@ -91,22 +94,35 @@ def _run(cells, folder, env=None, expect_error=False):
     return texts, pid
 
 
-def _portrait(folder, monkeypatch, address):
+def _portrait(folder, monkeypatch, address, server_seed=-1):
     monkeypatch.setenv(warm_kernels.ENV, address)
     monkeypatch.setenv("NNBOOK_TEST_MARKER", "this kernel's own value")
     monkeypatch.setenv("TMPDIR", str(folder))       # not the server's temporary directory
-    texts, pid = _run([PORTRAIT], folder)
+    texts, pid = _run([PORTRAIT.replace("SERVER_SEED", str(server_seed))], folder)
     return texts[0], pid
 
 
 def test_a_forked_kernel_is_what_a_fresh_one_would_be(server, tmp_path, monkeypatch):
-    fresh, fresh_pid = _portrait(tmp_path, monkeypatch, "off")
-    warm, warm_pid = _portrait(tmp_path, monkeypatch, server)
+    """Everything a notebook can see, torch's thread counts and seed included: a fork's
+    torch seed is not the one the server drew when it imported torch (nor another fork's:
+    test_each_kernel_draws_its_own_torch_and_python_seeds)."""
+    read, write = os.pipe()
+    monkeypatch.setenv(warm_kernels.ENV, server)
+    seed = warm_kernels.fork_kernel([sys.executable, "-c", "import os, sys, torch; "
+                                     "print(torch.initial_seed())"], dict(os.environ),
+                                    os.getcwd(), stdout=write)
+    os.close(write)
+    assert seed.wait(60) == 0
+    with os.fdopen(read) as f:
+        first_fork = int(f.read())
+    fresh, fresh_pid = _portrait(tmp_path, monkeypatch, "off", first_fork)
+    warm, warm_pid = _portrait(tmp_path, monkeypatch, server, first_fork)
     assert not fresh_pid["forked"] and warm_pid["forked"]
     assert warm == fresh
     assert '"own_session": true' in warm and str(tmp_path) in warm
     assert '"backend": "module://matplotlib_inline.backend_inline"' in warm
     assert '"columns": 20' in warm and '"server_module": false' in warm
+    assert '"seeded_afresh": true' in warm and '"torch_threads": [' in warm
     assert f'"tmp": "{tmp_path}"' in warm
 
 
@@ -323,148 +339,122 @@ def test_the_server_ends_with_the_process_that_started_it(tmp_path):
     assert _gone(server_pid)
 
 
-def _niceness_of_fork(path, monkeypatch, value):
-    """The (process, autogroup) niceness a fork reports, forked with NNBOOK_NICE=value."""
-    if value is None:
-        monkeypatch.delenv(warm_kernels.NICE_ENV, raising=False)
-    else:
-        monkeypatch.setenv(warm_kernels.NICE_ENV, value)
-    code = ("import os; group = open('/proc/self/autogroup').read().split()[-1];"
-            "print(os.getpriority(os.PRIO_PROCESS, 0), group)")
+# --------------------------------------------------------------------------
+# A kernel is no way out: the attacks of a submission that means harm
+# --------------------------------------------------------------------------
+
+# Run in a forked kernel: find the server's socket the ways a notebook can (its parent's
+# command line, the environment, the system's list of Unix sockets) and ask it for a
+# process of its own, outside the kernel's process group and limits.
+ASK_FOR_A_KERNEL = """
+import json, os, socket, sys
+paths = set(open(f"/proc/{os.getppid()}/cmdline").read().split("\\0"))
+paths |= {line.split()[-1] for line in open("/proc/net/unix").read().splitlines()[1:]
+          if line.split()[-1].endswith("server.sock")}
+answers = []
+for path in sorted(p for p in paths if p.endswith("server.sock")):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError:
+        continue
+    request = json.dumps({"cmd": [sys.executable, "-c", "import time; time.sleep(60)"],
+                          "env": dict(os.environ), "cwd": "/"}).encode()
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        socket.send_fds(sock, [request + b"\\n"], [null, null, null])
+    except OSError:          # refused at once: the answer is waiting
+        pass
+    sock.settimeout(20)
+    answers.append(sock.recv(4096).decode().strip())
+    if DOUBLE_FORK:
+        break
+print(json.dumps(answers))
+"""
+
+
+def _attack(path, monkeypatch, double_fork=False):
+    """What the server answered a kernel (or its setsid'd, orphaned grandchild) that asked
+    for a kernel of its own."""
+    code = ASK_FOR_A_KERNEL.replace("DOUBLE_FORK", str(double_fork))
+    if double_fork:        # the asker leaves the kernel's session and is orphaned first
+        code = ("import os, sys, time\nif os.fork():\n    os.wait(); time.sleep(3); sys.exit(0)\n"
+                "os.setsid()\nif os.fork():\n    os._exit(0)\ntime.sleep(0.5)\n") + code
     read, write = os.pipe()
     process = _fork(path, code, monkeypatch, stdout=write)
     os.close(write)
+    assert process.wait(60) == 0
+    with os.fdopen(read) as f:
+        return f.read()
+
+
+@pytest.mark.parametrize("double_fork", [False, True], ids=["kernel", "orphaned-grandchild"])
+def test_a_kernel_cannot_ask_the_server_for_a_kernel(light_server, monkeypatch, double_fork):
+    answers = _attack(light_server[1], monkeypatch, double_fork)
+    assert '"pid"' not in answers.replace("\\", "")      # no process was forked for it
+    assert "cannot ask for a kernel" in answers           # the server saw it and said why
+
+
+def test_limits_are_set_in_the_fork_before_its_code_runs(light_server, monkeypatch):
+    monkeypatch.setenv(warm_kernels.LIMITS_ENV, warm_kernels.limits_text(
+        {"AS": 3000 * 2**20, "FSIZE": 5 * 2**20}))
+    read, write = os.pipe()
+    process = _fork(light_server[1], "import resource, os; print(resource.getrlimit("
+                    "resource.RLIMIT_AS)[0] // 2**20, resource.getrlimit(resource.RLIMIT_FSIZE)"
+                    "[0] // 2**20, os.environ.get('NNBOOK_KERNEL_LIMITS'))", monkeypatch,
+                    stdout=write)
+    os.close(write)
     assert process.wait(30) == 0
     with os.fdopen(read) as f:
-        return tuple(int(word) for word in f.read().split())
+        assert f.read().split() == ["3000", "5", "None"]
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/autogroup"),
-                    reason="this Linux schedules without autogroups")
-def test_a_fork_takes_the_niceness_it_is_given_for_its_own_session(light_server, monkeypatch):
-    """NNBOOK_NICE lowers a forked process's priority: its own and its session's scheduling
-    group's (each fork starts a session, so its own niceness alone would not count)."""
-    assert _niceness_of_fork(light_server[1], monkeypatch, "10") == (10, 10)
-    # otherwise: the server's niceness (it is this process's child), and a new session's 0
-    unchanged = (os.getpriority(os.PRIO_PROCESS, 0), 0)
-    for ignored in (None, "0", "25", "high"):
-        assert _niceness_of_fork(light_server[1], monkeypatch, ignored) == unchanged
+def test_a_bad_limit_is_refused_with_its_name(light_server, monkeypatch):
+    monkeypatch.setenv(warm_kernels.LIMITS_ENV, "STACK=1")
+    assert _fork(light_server[1], "pass", monkeypatch) is None
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/autogroup"),
-                    reason="this Linux schedules without autogroups")
-def test_a_fork_waits_its_turn_to_change_its_groups_niceness():
-    """Without admin rights Linux refuses a second change of a group's niceness within
-    0.1 s (EAGAIN): the fork tries again instead of staying at normal priority."""
-    code = textwrap.dedent("""
-        import os, warm_kernels
-        real_write, refusals = os.write, [BlockingIOError(11, "try again")] * 2
-        def write(fd, data):
-            if refusals:
-                raise refusals.pop()
-            return real_write(fd, data)
-        os.write = write
-        warm_kernels._take_niceness("7")
-        print(len(refusals), open("/proc/self/autogroup").read().split()[-1])
-    """)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          start_new_session=True,       # its own group, not this test run's
-                          env=dict(os.environ, PYTHONPATH=os.path.dirname(warm_kernels.__file__)),
-                          timeout=60)
-    assert (done.returncode, done.stdout.split(), done.stderr) == (0, ["0", "7"], "")
+def test_the_server_refuses_to_fork_with_a_second_thread(tmp_path, monkeypatch, capfd):
+    """A server with a second thread (as a library that starts one on import would leave
+    it) says so and forks nothing."""
+    path = str(tmp_path / "server.sock")
+    server = subprocess.Popen([sys.executable, "-c",
+                               "import threading, time\n"
+                               "threading.Thread(target=time.sleep, args=(600,), daemon=True).start()\n"
+                               "from nnbook import warm_kernels\n"
+                               f"warm_kernels.serve({path!r}, libraries=())"])
+    try:
+        assert _fork(path, "pass", monkeypatch) is None
+        assert "threads, and fork() copies only one of them" in capfd.readouterr().err
+    finally:
+        server.kill()
+        server.wait()
 
 
-def test_the_test_run_puts_all_but_its_longest_unit_in_the_background(monkeypatch):
-    """``make test`` (conftest.py): this test is not chapter 7's, so the worker running it,
-    and the kernels it forks, have niceness 10, their scheduling groups too."""
-    if os.environ.get("NNBOOK_FORKED_WORKERS") != "1" or not os.environ.get("PYTEST_XDIST_WORKER"):
-        pytest.skip("only a worker of an xdist run with a warm server is a fork of it")
-    assert os.environ[warm_kernels.NICE_ENV] == "10"
-    with open("/proc/self/autogroup") as group:       # (a `nice -n 15 make test` stays at 15)
-        assert int(group.read().split()[-1]) == 10 and os.getpriority(os.PRIO_PROCESS, 0) >= 10
-    process_nice, group_nice = _niceness_of_fork(os.environ[warm_kernels.ENV], monkeypatch, "10")
-    assert group_nice == 10 and process_nice >= 10
+def test_each_kernel_draws_its_own_torch_and_python_seeds(server, monkeypatch):
+    draws = []
+    for _ in range(2):
+        read, write = os.pipe()
+        process = _fork(server, "import random, torch; print(torch.initial_seed(), "
+                        "random.random())", monkeypatch, stdout=write)
+        os.close(write)
+        assert process.wait(60) == 0
+        with os.fdopen(read) as f:
+            draws.append(f.read().split())
+    assert draws[0][0] != draws[1][0] and draws[0][1] != draws[1][1]
 
 
-def test_only_the_longest_units_kernels_start_in_the_foreground(root, monkeypatch):
-    """The test run's hook (conftest.py) that sets NNBOOK_NICE before each test: 0 for
-    the nbval cells and the student copy of the first unit of SLOWEST_FIRST, 10 for all else."""
-    spec = importlib.util.spec_from_file_location("root_conftest", root / "conftest.py")
-    run_setup = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run_setup)
-    chapters = root / "chapters"
-    first = next(chapters.glob(f"{run_setup.SLOWEST_FIRST[0]}*.ipynb"))
-    other = next(p for p in chapters.glob("*.ipynb") if p != first)
-    items = {"nbval, first unit": (first, None), "student copy, first unit": (root, first),
-             "nbval, other chapter": (other, None), "student copy, other": (root, other),
-             "unit test": (root / "tests" / "test_helpers.py", None)}
-    seen = {}
-    monkeypatch.setenv(warm_kernels.NICE_ENV, "10")
-    for name, (path, chapter) in items.items():
-        item = types.SimpleNamespace(path=path, cls=types.SimpleNamespace(chapter=chapter))
-        run_setup.pytest_runtest_setup(item)
-        seen[name] = os.environ[warm_kernels.NICE_ENV]
-    assert seen == {"nbval, first unit": "0", "student copy, first unit": "0",
-                    "nbval, other chapter": "10", "student copy, other": "10", "unit test": "10"}
-
-
-def test_the_python_command_runs_python_as_a_fork(light_server, monkeypatch):
-    """What the test run's xdist workers are started with: ``python -u -c code`` with the
-    caller's streams, folder and exit code, forked when a server runs, fresh otherwise."""
-    code = ("import os, sys; print(os.getcwd(), 'numpy' in sys.modules, sys.stdin.readline().strip());"
-            "sys.exit(3)")
-    runs, here = {}, os.path.dirname(__file__)
-    for name, address in (("forked", light_server[1]), ("fresh", "off")):
-        monkeypatch.setenv(warm_kernels.ENV, address)
-        runs[name] = subprocess.run([*warm_kernels.python_command(), "-u", "-c", code],
-                                    input="a line\n", capture_output=True, text=True,
-                                    cwd=here, timeout=60)
-    assert (runs["forked"].returncode, runs["forked"].stdout) == (3, f"{here} True a line\n")
-    assert (runs["fresh"].returncode, runs["fresh"].stdout) == (3, f"{here} False a line\n")
-
-
-def test_every_plain_local_worker_spec_is_started_as_a_fork():
-    """``-n 3`` and ``--tx 3*popen`` (and options after ``//``) start forked workers; specs
-    that name their own Python, or another gateway, are left alone."""
-    from xdist.workermanage import parse_tx_spec_config
-
-    python = " ".join(shlex.quote(part) for part in warm_kernels.python_command())
-    forked = f"popen//python={python}"
-    specs = ["popen", "3*popen", "popen//id=a", "2*popen//id=b", "popen//python=python3.12",
-             "ssh=host//chdir=x", "socket=1.2.3.4:8888"]
-    assert warm_kernels.forked_worker_specs(specs) == [
-        forked, f"3*{forked}", f"{forked}//id=a", f"2*{forked}//id=b", *specs[4:]]
-    # ... and xdist reads them back as one forked worker per count
-    config = types.SimpleNamespace(
-        getvalue=lambda name: warm_kernels.forked_worker_specs(["popen", "2*popen"]))
-    workers = [execnet.XSpec(spec) for spec in parse_tx_spec_config(config)]
-    assert len(workers) == 3
-    assert all(w.popen and w.python == python for w in workers)
-
-
-def test_the_test_runs_workers_are_forks_of_the_warm_server():
-    """``make test``'s workers start with the libraries imported (conftest.py) and can
-    fork their kernels from the same server."""
-    if os.environ.get("NNBOOK_FORKED_WORKERS") != "1" or not os.environ.get("PYTEST_XDIST_WORKER"):
-        pytest.skip("only a worker of an xdist run with a warm server is a fork of it")
-    with open(f"/proc/{os.getppid()}/cmdline", "rb") as f:
-        parent = f.read().split(b"\0")
-    assert parent[1].endswith(b"warm_kernels.py") and b"--python" not in parent
-    assert os.environ.get(warm_kernels.ENV, "off") != "off"    # its kernels fork too
-
-
-def test_the_python_command_passes_signals_on_and_ends_as_its_fork_did(light_server,
-                                                                       monkeypatch):
-    """Ctrl-C (or a parent's SIGTERM) reaches the fork, which has a session of its own, and
-    a fork ended by a signal ends the command by the same signal."""
-    monkeypatch.setenv(warm_kernels.ENV, light_server[1])
-    waits = subprocess.Popen(
-        [*warm_kernels.python_command(), "-u", "-c",
-         "import time\ntry:\n    print('ready', flush=True); time.sleep(60)\n"
-         "except KeyboardInterrupt:\n    raise SystemExit(7)"], stdout=subprocess.PIPE, text=True)
-    assert waits.stdout.readline() == "ready\n"
-    waits.send_signal(signal.SIGINT)
-    assert waits.wait(30) == 7
-    killed = subprocess.run([*warm_kernels.python_command(), "-c",
-                             "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"], timeout=30)
-    assert killed.returncode == -signal.SIGKILL
+def test_forks_share_the_servers_hash_seed_as_documented(light_server, monkeypatch):
+    """The one documented difference (besides gc's frozen objects): a string hash seed is
+    fixed when an interpreter starts, so forks share the server's."""
+    hashes = []
+    for _ in range(2):
+        read, write = os.pipe()
+        process = _fork(light_server[1], "print(hash('nnbook'))", monkeypatch, stdout=write)
+        os.close(write)
+        assert process.wait(30) == 0
+        with os.fdopen(read) as f:
+            hashes.append(f.read())
+    fresh = [subprocess.run([sys.executable, "-c", "print(hash('nnbook'))"], capture_output=True,
+                            text=True).stdout for _ in range(2)]
+    assert hashes[0] == hashes[1] and fresh[0] != fresh[1]

@@ -9,8 +9,20 @@ then becomes exactly the process ``python -m ipykernel_launcher -f ...`` (or
 ``python -c <code> ...``) would have been: its own session and process group,
 working folder, environment, ``sys.path``, ``sys.argv`` and standard streams,
 with nothing of the notebook's own code or data inherited. The notebook still
-runs every one of its cells, imports included, in a fresh namespace. The test run starts its
-xdist workers the same way (:func:`python_command`).
+runs every one of its cells, imports included, in a fresh namespace, and its
+random generators (Python's, NumPy's, torch's) are seeded afresh, as a new
+interpreter seeds them.
+
+**Kernels cannot ask for kernels.** The server is a *child subreaper*: every
+process a kernel starts stays its descendant, even once orphaned. It refuses a
+request from any of its descendants (``SO_PEERCRED`` gives the caller's pid), so
+a notebook that finds the socket cannot get a process outside its process group
+or without its limits. Resource limits asked for (:data:`LIMITS_ENV`) are set in
+the forked child before any of its code runs; the child closes the server's
+sockets. The server refuses to fork while it has more than one thread (a fork
+copies only the calling thread: locks held by the others would stay locked).
+The idle thread pools OpenBLAS starts when imported are the exception: they
+reset themselves in a fork (``pthread_atfork``).
 
 The server freezes its objects for the garbage collector (``gc.freeze()``)
 before it forks: a kernel's collections then never walk the libraries' millions
@@ -49,7 +61,6 @@ import contextlib
 import json
 import os
 import select
-import shlex
 import signal
 import socket
 import subprocess
@@ -80,9 +91,9 @@ debugger. Never the book's own modules (the kernel imports those from its own ``
 nor ipykernel's application (``ipykernel.kernelapp``, whose settings read the environment,
 e.g. ``JPY_PARENT_PID``, when it is imported)."""
 
-NICE_ENV = "NNBOOK_NICE"
-"""Environment variable: the niceness (1 to 19) a forked process takes as it starts; the
-test run gives it to all its work but its longest unit (``conftest.py``)."""
+LIMITS_ENV = "NNBOOK_KERNEL_LIMITS"
+"""Environment variable of a kernel request: resource limits (``AS=bytes,FSIZE=bytes``) that
+the forked kernel takes before any of its code runs (the grader's memory and file limits)."""
 
 READ_AT_IMPORT = ("PYTHON", "OMP_", "GOMP_", "OPENBLAS_", "MKL_", "KMP_", "GOTO_", "VECLIB_",
                   "BLIS_", "NUMEXPR_", "NUMPY_", "NPY_", "SCIPY_", "SKLEARN_", "PANDAS_",
@@ -239,6 +250,7 @@ def serve(path: str | None = None, libraries=None) -> None:
     path = path or sys.argv[1]
     libraries = sys.argv[2:] if libraries is None else libraries
     _end_with_parent()
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)         # orphans of kernels stay our descendants
     # listen first: clients that come during the imports wait in the queue
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     temporary = f"{path}.{os.getpid()}"
@@ -257,6 +269,7 @@ def serve(path: str | None = None, libraries=None) -> None:
     # collector's scans, which would otherwise copy every page they touch into each kernel
     gc.collect()
     gc.freeze()
+    native_threads = _os_threads()            # BLAS pools the imports started
     # a library may set a variable when imported (scikit-learn: KMP_*); a client that has
     # imported it too passes it on, and the kernel gets it back (_become_kernel)
     sensitive = (before, _import_sensitive(dict(os.environ)))
@@ -308,6 +321,8 @@ def serve(path: str | None = None, libraries=None) -> None:
                     except OSError:                 # e.g. out of file descriptors: keep serving
                         continue
                     try:
+                        _refuse_descendants(conn)
+                        _refuse_threads(native_threads)
                         pid = _fork_kernel(conn, base_path, sensitive, set_by_imports,
                                            [listener, selector, wake_r, wake_w,
                                             *children.values()], children)
@@ -331,6 +346,79 @@ def serve(path: str | None = None, libraries=None) -> None:
 
 
 _STARTED_WITH = set(os.environ)
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
+
+
+def _prctl(option: int, value: int) -> None:
+    import ctypes
+
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+
+
+def _parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def _refuse_descendants(conn) -> None:
+    """PermissionError if the process at the other end of ``conn`` descends from this server
+    (a kernel, or anything a kernel started: as a subreaper the server adopts orphans)."""
+    import struct
+
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid = struct.unpack("3i", creds)[0]
+    me = os.getpid()
+    for _ in range(4096):
+        if pid == me:
+            raise PermissionError("a kernel (or a process it started) cannot ask for a kernel")
+        if pid <= 1:
+            return
+        try:
+            pid = _parent_of(pid)
+        except (OSError, ValueError, IndexError):   # gone: nothing to fork for
+            raise PermissionError("the asking process has ended") from None
+    raise PermissionError("cannot trace the asking process's ancestry")
+
+
+def _os_threads() -> int:
+    """The operating system's threads of this process (native library threads included)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 1
+
+
+def _refuse_threads(native_after_imports: int) -> None:
+    """RuntimeError if this process has a Python thread besides the main one, or more native
+    threads than the libraries' imports left (OpenBLAS's idle pools, which reset themselves
+    in a fork through ``pthread_atfork``)."""
+    import threading
+
+    python, native = threading.active_count(), _os_threads()
+    if python > 1 or native > native_after_imports:
+        raise RuntimeError(
+            f"the warm server runs {max(python, native - native_after_imports + 1)} threads, "
+            "and fork() copies only one of them (a lock another holds would stay locked in "
+            "the kernel): refusing to fork. A library in warm_kernels.LIBRARIES started a "
+            "thread; take it out of the list")
+
+
+def limits_text(limits: dict) -> str:
+    """:data:`LIMITS_ENV`'s value for ``{"AS": bytes, "FSIZE": bytes}`` (0: no limit)."""
+    return ",".join(f"{name}={int(value)}" for name, value in limits.items() if value)
+
+
+def _take_limits(text: str) -> None:
+    """Set the resource limits of :data:`LIMITS_ENV` (in the forked child, before its code)."""
+    import resource
+
+    for item in filter(None, (text or "").split(",")):
+        name, _, value = item.partition("=")
+        if name not in ("AS", "FSIZE", "CPU", "NPROC", "NOFILE"):
+            raise ValueError(f"unknown resource limit {name!r} in {LIMITS_ENV}")
+        limit = int(value)
+        resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (limit, limit))
 
 
 def _end_with_parent() -> None:
@@ -339,7 +427,7 @@ def _end_with_parent() -> None:
 
     parent = os.getppid()
     with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:                # the parent ended before the call
         sys.exit(0)
 
@@ -372,10 +460,14 @@ def _fork_kernel(conn, base_path: list[str], sensitive: tuple, set_by_imports: d
         if differ:
             raise ValueError(f"variables read at import time differ: {differ}")
         env = {**set_by_imports, **env}           # what the libraries set, as after an import
-        if not request.get("uses_server"):        # a kernel: those its notebook starts start
-            env.pop(ENV, None)                    # fresh; ipykernel's poller ends the kernel
-            env.pop("NNBOOK_WARM_LOG", None)      # when the server ends
-            env["JPY_PARENT_PID"] = str(os.getpid())
+        env.pop(ENV, None)                        # kernels its notebook starts start fresh;
+        env.pop("NNBOOK_WARM_LOG", None)          # ipykernel's poller ends the kernel when
+        env["JPY_PARENT_PID"] = str(os.getpid())  # the server ends
+        limits = env.pop(LIMITS_ENV, "")
+        for item in filter(None, limits.split(",")):
+            if item.partition("=")[0] not in ("AS", "FSIZE", "CPU", "NPROC", "NOFILE") or \
+                    not item.partition("=")[2].isdigit():
+                raise ValueError(f"bad resource limit {item!r} in {LIMITS_ENV}")
         ready_r, ready_w = os.pipe()
         pid = os.fork()
         if pid == 0:                              # the kernel
@@ -383,8 +475,8 @@ def _fork_kernel(conn, base_path: list[str], sensitive: tuple, set_by_imports: d
             try:
                 os.close(ready_r)
                 os.setsid()
+                _take_limits(limits)              # before any of the kernel's code
                 os.close(ready_w)                 # tells the server: own session now
-                _take_niceness(env.get(NICE_ENV))
                 for item in close_in_child:
                     with contextlib.suppress(Exception):
                         item.close() if hasattr(item, "close") else os.close(item)
@@ -412,47 +504,6 @@ def _fork_kernel(conn, base_path: list[str], sensitive: tuple, set_by_imports: d
             os.killpg(pid, signal.SIGKILL)
         raise
     return pid
-
-
-def _take_niceness(value) -> None:
-    """Lower this new session's priority to niceness ``value`` (``NNBOOK_NICE``), if given.
-
-    On Linux a process that starts a session of its own gets its own scheduling
-    *autogroup*: the CPU is shared between autogroups first, and a process's own niceness
-    counts only within its group. So the group's niceness is set (``/proc/self/autogroup``)
-    as well as the process's own (which counts where autogroups are off). Without admin
-    rights Linux allows one change of a group's niceness per 0.1 s, machine-wide: a fork
-    that asks at the same time as another waits its turn (up to 2 s, then says so on
-    stderr). A value outside 1-19 changes nothing. It is only a matter of speed: no
-    result depends on it.
-    """
-    try:
-        nice = int(value)
-    except (TypeError, ValueError):
-        return
-    if not 1 <= nice <= 19:
-        return
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, 0, nice)
-    deadline = time.monotonic() + 2
-    while True:
-        try:
-            group = os.open("/proc/self/autogroup", os.O_WRONLY)
-        except OSError:                           # no autogroups: the process's niceness counts
-            return
-        try:
-            os.write(group, str(nice).encode())
-            return
-        except BlockingIOError:                   # another group's change within 0.1 s
-            if time.monotonic() > deadline:
-                print(f"warm_kernels: process {os.getpid()} runs at its scheduling group's "
-                      "normal priority (its niceness could not be changed)", file=sys.stderr)
-                return
-            time.sleep(0.02)
-        except OSError:
-            return
-        finally:
-            os.close(group)
 
 
 def _become_kernel(cmd, env, cwd, fds, base_path) -> int:
@@ -515,14 +566,21 @@ def _as_if_imported_here(kernel: bool) -> None:
       fits the table to the terminal elsewhere), decided when imported.
     * torch._dynamo's import makes :mod:`tempfile` look up the temporary directory
       (``TMPDIR``, ...), which it then keeps: forget it, so the kernel looks up its own.
+    * Python's :mod:`random` and torch seed their generators from the operating system
+      when imported (``torch.initial_seed()`` differs between fresh interpreters): seed
+      them again, so that no two kernels share a random stream.
 
-    One difference remains: ``"torch" in sys.modules`` is true in every forked kernel,
-    before the notebook imports torch (``nh.setup_notebook`` then seeds torch and sets
-    one thread, which it otherwise does only once torch is imported). The book's
-    notebooks import torch first; ``make execute-check`` (fresh kernels) and strict
+    One difference remains: the preloaded modules are in ``sys.modules`` before the
+    notebook imports them (``"torch" in sys.modules`` is true at once; a module can be
+    imported only once per process). Nothing the book's helpers do depends on it: the
+    notebooks import torch first, and ``make execute-check`` (fresh kernels) and strict
     nbval (forked ones) reproduce the same stored outputs.
     """
     tempfile.tempdir = None                  # torch._dynamo's import asked for the server's
+    if "random" in sys.modules:
+        sys.modules["random"].seed()
+    if "torch" in sys.modules:               # a non-deterministic seed, as at torch's import
+        sys.modules["torch"].seed()
     backend = os.environ.get("MPLBACKEND") or (INLINE if kernel else None)
     if backend and "matplotlib" in sys.modules:
         sys.modules["matplotlib"].rcParams["backend"] = backend
@@ -613,12 +671,8 @@ class ForkedKernel:
 
 
 def fork_kernel(cmd: list[str], env: dict, cwd: str, stdin=None, stdout=None,
-                stderr=None, worker: bool = False) -> ForkedKernel | None:
-    """Ask the running server for a kernel; None when there is none or it cannot help.
-
-    ``worker``: the process is no kernel but a test-run worker (:func:`run_python`): it
-    keeps the server's address, so that its own kernels are forks too, and it is not
-    counted in the test run's summary line of kernels (``NNBOOK_WARM_LOG``)."""
+                stderr=None) -> ForkedKernel | None:
+    """Ask the running server for a kernel; None when there is none or it cannot help."""
     path = server_address()
     sock = _connect(path) if path else None
     if sock is None:
@@ -632,8 +686,7 @@ def fork_kernel(cmd: list[str], env: dict, cwd: str, stdin=None, stdout=None,
                 fd = os.open(os.devnull, os.O_RDWR)
                 opened.append(fd)
             fds.append(fd)
-        request = json.dumps({"cmd": list(cmd), "env": dict(env), "cwd": str(cwd),
-                              "uses_server": worker}).encode()
+        request = json.dumps({"cmd": list(cmd), "env": dict(env), "cwd": str(cwd)}).encode()
         sock.settimeout(STARTUP_SECONDS)        # a server still importing answers within this
         socket.send_fds(sock, [request + b"\n"], fds)
         answer = _receive(sock)
@@ -647,11 +700,9 @@ def fork_kernel(cmd: list[str], env: dict, cwd: str, stdin=None, stdout=None,
         sock.close()
         why = (answer or {}).get("error", "the server did not answer")
         print(f"warm_kernels: {why}; starting a fresh interpreter instead", file=sys.stderr)
-        if not worker:
-            _log(f"fresh {why}")
+        _log(f"fresh {why}")
         return None
-    if not worker:
-        _log("forked")
+    _log("forked")
     return ForkedKernel(answer["pid"], sock)
 
 
@@ -678,58 +729,5 @@ class WarmProvisioner(LocalProvisioner):
         return self.connection_info
 
 
-# --------------------------------------------------------------------------
-# A Python interpreter that is a fork: the test run's xdist workers
-# --------------------------------------------------------------------------
-
-def python_command() -> list[str]:
-    """The command of an interpreter forked from the running server (:func:`run_python`):
-    pytest-xdist starts its workers with it (``conftest.py``), so that they find torch,
-    scikit-learn and the rest imported instead of importing them, two seconds each."""
-    return [sys.executable, os.path.abspath(__file__), "--python"]
-
-
-def forked_worker_specs(specs: list[str]) -> list[str]:
-    """pytest-xdist's ``--tx`` specs with each plain local worker (``popen``, ``3*popen``,
-    ``popen//id=x``; what ``-n 3`` asks for) started by :func:`python_command`, so as a fork
-    of the running server. Specs that already name a Python, or other gateways (ssh,
-    socket), are kept as they are."""
-    python = " ".join(shlex.quote(part) for part in python_command())
-    out = []
-    for spec in specs:
-        count, _, rest = spec.partition("*")          # "3*popen": three such workers
-        prefix = f"{count}*" if count.isdigit() else ""
-        gateway, *options = (rest if prefix else spec).split("//")
-        if gateway != "popen" or any(option.startswith("python=") for option in options):
-            out.append(spec)
-        else:
-            out.append(prefix + "//".join(["popen", f"python={python}", *options]))
-    return out
-
-
-def run_python(args: list[str]) -> int:
-    """Run ``python args`` (``-c code ...``, optionally after ``-u``) as a fork of the
-    running server, with this process's streams, folder and environment; return its exit
-    code. Without a server, or for other arguments, become a new interpreter instead."""
-    # -u is dropped: the fork's text streams are line-buffered
-    cmd = [sys.executable, *(args[1:] if args[:1] == ["-u"] else args)]
-    process = None
-    if len(cmd) >= 3 and cmd[1] == "-c":
-        process = fork_kernel(cmd, dict(os.environ), os.getcwd(), 0, 1, 2, worker=True)
-    if process is None:
-        os.execv(sys.executable, [sys.executable, *args])
-    # the fork has a session of its own: pass on what a terminal or a parent sends here
-    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(number, lambda number, _: process.send_signal(number))
-    code = process.wait()
-    if code < 0:                                    # ended by a signal: end the same way
-        with contextlib.suppress(OSError, ValueError):  # (SIGKILL keeps its default)
-            signal.signal(-code, signal.SIG_DFL)
-        os.kill(os.getpid(), -code)
-    return code if code >= 0 else 128 - code
-
-
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--python"]:
-        sys.exit(run_python(sys.argv[2:]))
     serve()
