@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import nnexercises
-from nnbook import grade
+from nnbook import cells, grade
 import planted
 
 CH1, CH8 = "01-neurons-and-networks", "08-backpropagation"
@@ -24,6 +24,7 @@ EX1, EX8 = grade.chapter_exercises(CH1), grade.chapter_exercises(CH8)
 # chapters 1 and 8 run in about 1 s here (warm kernels); the margin is for a busy machine (the
 # test run's other workers), and the runaway notebook's wait overlaps the others' grading
 TIMEOUT = 10
+CELL_TIMEOUT = 6         # abel's endless loop stops here, before the notebook's limit
 MAX_OUTPUT_MB = 5
 ORPHAN = ["sleep", "313.25"]         # a process a kernel starts before it dies
 
@@ -34,13 +35,13 @@ pytestmark = pytest.mark.xdist_group("grade")
 def _insert_after_check(nb, name, source):
     """Insert a code cell right after exercise ``name``'s check cell."""
     k = next(i for i, c in enumerate(nb.cells)
-             if c.metadata.get(grade.MARK) == {"exercise": name, "role": "check"})
+             if c.metadata.get(cells.MARK) == {"exercise": name, "role": "check"})
     nb.cells.insert(k + 1, nbformat.v4.new_code_cell(source))
     return nb
 
 
 def _cell(nb, name, role):
-    return next(c for c in nb.cells if c.metadata.get(grade.MARK) == {"exercise": name, "role": role})
+    return next(c for c in nb.cells if c.metadata.get(cells.MARK) == {"exercise": name, "role": role})
 
 
 def _plant(folder):
@@ -104,11 +105,14 @@ def _plant(folder):
     # the cells of one exercise moved to the end, and no marks at all (an old copy)
     unmarked = planted.solved_copy(CH1)
     for cell in unmarked.cells:
-        cell.metadata.pop(grade.MARK, None)
+        cell.metadata.pop(cells.MARK, None)
     w(unmarked, folder / "pete" / f"{CH1}.ipynb")
     # an exception in a student cell after the second exercise
-    failing = _insert_after_check(planted.solved_copy(CH1), EX1[1], "1 / 0  # oops")
+    failing = _insert_after_check(planted.solved_copy(CH1), EX1[1], "x = 1\n1 / 0  # oops")
     w(failing, folder / "ivan" / f"{CH1}.ipynb")
+    # an exception in an exercise's own answer cell
+    own = planted.set_answer(planted.solved_copy(CH1), EX1[2], "answer = undefined_name")
+    w(own, folder / "rita" / f"{CH1}.ipynb")
     # an infinite loop after the first exercise of chapter 8; the name sorts first, so this
     # notebook is graded first and its wait for the time limit overlaps the others' grading
     w(_insert_after_check(planted.solved_copy(CH8), EX8[0], "import time\nwhile True:\n    time.sleep(0.05)"),
@@ -148,7 +152,8 @@ def graded(tmp_path_factory):
     saved, tempfile.tempdir = tempfile.tempdir, str(scratch)   # the kernels' folders go here
     try:
         report = grade.grade_class(folder, out, jobs=3, timeout=TIMEOUT, cache=str(seed),
-                                   max_output_mb=MAX_OUTPUT_MB, echo=lambda *a: None)
+                                   max_output_mb=MAX_OUTPUT_MB, echo=lambda *a: None,
+                                   cell_timeout=CELL_TIMEOUT)
     finally:
         tempfile.tempdir = saved
     return {"report": report, "out": out, "folder": folder, "scratch": scratch, "seed": seed,
@@ -224,7 +229,32 @@ def test_notebook_without_marks_is_found_by_its_check_calls(graded):
 def test_exception_keeps_earlier_exercises_and_names_the_cell(graded):
     res = _result(graded, "ivan")
     assert _statuses(graded, "ivan") == ["correct"] * 2 + ["not checked"] * (len(EX1) - 2)
-    assert "ZeroDivisionError" in res["problem"] and "`1 / 0  # oops`" in res["problem"]
+    assert "ZeroDivisionError" in res["problem"] and "line 2 (`1 / 0  # oops`)" in res["problem"]
+    assert "above this exercise" in res["exercises"][EX1[2]]["why"]
+
+
+def test_an_error_in_an_answer_cell_names_that_exercise_not_above_it(graded):
+    res = _result(graded, "rita")
+    assert "NameError" in res["problem"] and "the answer cell of exercise 1.3" in res["problem"]
+    own = res["exercises"][EX1[2]]
+    assert own["status"] == "not checked" and "above" not in own["why"]
+    assert own["why"].startswith("its answer cell raised NameError")
+    assert "above this exercise" in res["exercises"][EX1[3]]["why"]
+
+
+def test_an_endless_loop_stops_at_the_per_cell_limit(graded):
+    res = _result(graded, "abel", CH8)
+    assert f"time limit of {CELL_TIMEOUT} s per cell" in res["problem"]
+    assert "while True:" not in res["problem"] or "code cell" in res["problem"]
+
+
+def test_the_values_read_are_recorded(graded):
+    res = _result(graded, "bob")
+    assert all(res["exercises"][n]["value"] == -987.654 for n in EX1)
+    saved = json.loads((graded["out"] / "results.json").read_text())
+    assert any(r["student"] == "bob" and r["exercises"][EX1[0]]["value"] == -987.654
+               for r in saved["results"])
+    assert "your answer: `-987.654`" in (graded["out"] / "feedback" / "bob.md").read_text()
 
 
 @pytest.mark.parametrize("student, words", [("abel", "time limit"),
@@ -257,12 +287,17 @@ def test_gradebook(graded):
     with open(graded["out"] / "gradebook.csv") as f:
         rows = {r["student"]: r for r in csv.DictReader(f)}
     assert set(rows) == {"alice", "anna", "bob", "carol", "dave", "erin", "frank", "gina",
-                         "hank", "pete", "ivan", "abel", "kate", "karl", "liam", "olga"}
+                         "hank", "pete", "ivan", "abel", "kate", "karl", "liam", "olga", "rita"}
     alice = rows["alice"]
-    assert [alice[n] for n in EX1 + EX8] == ["1"] * (len(EX1) + len(EX8))
-    assert alice["01 total"] == str(len(EX1)) and alice["total"] == str(len(EX1) + len(EX8))
+    columns = [grade.column_name(n, graded["report"]["titles"]) for n in EX1 + EX8]
+    assert columns[0] == f"1.1 {EX1[0]}" and columns[-1] == f"8.{len(EX8)} {EX8[-1]}"
+    assert [alice[c] for c in columns] == ["1"] * (len(EX1) + len(EX8))
+    assert alice["chapter 1 total"] == str(len(EX1))
+    assert alice["total"] == str(len(EX1) + len(EX8))
     assert alice["out of"] == str(len(nnexercises.EXERCISES))
-    assert rows["anna"][EX1[0]] == ""                      # chapter 1 not handed in
+    assert rows["anna"][columns[0]] == ""                  # chapter 1 not handed in:
+    assert rows["anna"]["chapter 1 total"] == ""           # blank, not 0
+    assert rows["anna"]["chapter 8 total"] == str(len(EX8))
     assert rows["carol"]["total"] == "2"
     assert "ZeroDivisionError" in rows["ivan"]["problems"]
     assert "names no chapter" in rows["olga"]["problems"]
@@ -271,19 +306,24 @@ def test_gradebook(graded):
 
 def test_feedback_file_per_student(graded):
     text = (graded["out"] / "feedback" / "bob.md").read_text()
-    assert "- Exercise 1.1: " in text and f"(`{EX1[0]}`): not quite. Hint: " in text
+    assert "- Exercise 1.1: " in text and f"(`{EX1[0]}`): not quite; your answer: " in text
+    assert ". Hint: " in text
     assert f"## {CH8}" in text and "Not handed in." in text
     hank = (graded["out"] / "feedback" / "hank.md").read_text()
     assert "could not be checked: its answer and check cells were deleted" in hank
     ivan = (graded["out"] / "feedback" / "ivan.md").read_text()
     assert "**Problem:**" in ivan and "ZeroDivisionError" in ivan
+    frank = (graded["out"] / "feedback" / "frank.md").read_text()
+    assert frank.count("not a notebook") == 1               # said once, not per exercise
+    assert f"None of its {len(EX1)} exercises could be checked." in frank
 
 
 def test_summary_lists_rates_and_failures(graded):
     text = grade.summary(graded["report"], graded["out"])
-    assert "Graded " in text and "16 students" in text
+    assert "Graded " in text and "17 students" in text
     assert f"{EX1[0]}" in text and "%" in text
-    assert "abel 08-backpropagation: time limit" in text
+    abel = next(line for line in text.splitlines() if "abel 08-backpropagation: " in line)
+    assert "time limit" in abel
 
 
 # ---------------------------------------------------------------- without a kernel
@@ -328,7 +368,27 @@ def test_command_line_on_a_class_without_a_runnable_notebook(tmp_path, capsys):
     assert grade.main([str(tmp_path / "s"), "--out", str(tmp_path / "g")]) == 0
     assert (tmp_path / "g" / "gradebook.csv").read_text().splitlines()[1].startswith("erin,")
     assert (tmp_path / "g" / "feedback" / "erin.md").exists()
-    assert "Submissions with problems: 1" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Submissions with problems: 1" in printed
+    assert "1 notebook of 1 student," in printed and "1 notebook of 1 student in" in printed
+
+
+def test_an_assignment_of_some_chapters(tmp_path, capsys):
+    """--chapters 08: only chapter 8 counts (columns, "out of", feedback); a chapter 1 file is
+    reported, not graded."""
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / f"erin_{CH8}.ipynb").write_text("not json")
+    (tmp_path / "s" / f"erin_{CH1}.ipynb").write_text("not json either")
+    assert grade.main([str(tmp_path / "s"), "--out", str(tmp_path / "g"), "--chapters", "8"]) == 0
+    with open(tmp_path / "g" / "gradebook.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [k for k in rows[0] if k[0].isdigit()] == [f"8.{k + 1} {n}" for k, n in enumerate(EX8)]
+    assert rows[0]["out of"] == str(len(EX8)) and "chapter 1 total" not in rows[0]
+    assert "not part of this assignment" in rows[0]["problems"]
+    feedback = (tmp_path / "g" / "feedback" / "erin.md").read_text()
+    assert f"## {CH1}" not in feedback and f"## {CH8}" in feedback
+    with pytest.raises(SystemExit, match="choose among 01"):
+        grade.main([str(tmp_path / "s"), "--out", str(tmp_path / "g"), "--chapters", "3x"])
 
 
 def test_grades_go_outside_the_submissions(tmp_path):
@@ -383,4 +443,4 @@ def test_marks_need_an_answer_cell_above_the_check():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
                                          nbformat.v4.new_code_cell('nh.check("a", answer)')])
     with pytest.raises(ValueError, match="answer cell"):
-        grade.mark_exercise_cells(nb)
+        cells.mark_exercise_cells(nb)

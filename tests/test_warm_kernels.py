@@ -330,13 +330,19 @@ def test_the_server_ends_with_the_process_that_started_it(tmp_path):
     starter = subprocess.Popen(
         [sys.executable, "-c", "import time\nfrom nnbook import warm_kernels\n"
          "process, path = warm_kernels.start_server(libraries=())\n"
-         "print(process.pid, flush=True)\ntime.sleep(300)"],
+         "print(process.pid, path, flush=True)\ntime.sleep(300)"],
         stdout=subprocess.PIPE, text=True)
-    server_pid = int(starter.stdout.readline())
-    assert not _gone(server_pid, seconds=0.5)
+    server_pid, path = starter.stdout.readline().split()
+    assert not _gone(int(server_pid), seconds=0.5)
     starter.kill()
     starter.wait()
-    assert _gone(server_pid)
+    assert _gone(int(server_pid))
+    # and it removed its temporary folder (nothing else would)
+    for _ in range(100):
+        if not os.path.exists(os.path.dirname(path)):
+            break
+        time.sleep(0.05)
+    assert not os.path.exists(os.path.dirname(path))
 
 
 # --------------------------------------------------------------------------

@@ -96,92 +96,18 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from nnbook import warm_kernels
-
-from nnbook import ROOT
+from nnbook import ROOT, warm_kernels
+from nnbook.cells import CHECK_CALL, exercise_cells, is_check_cell, mark
 CHAPTERS_DIR = ROOT / "chapters"
 
-MARK = "nnbook"
-"""Cell-metadata key of the exercise marks written by ``make student``."""
-
-CHECK_CALL = re.compile(r"""^\s*(?:nh\.)?check\(\s*["']([^"']+)["']""", re.M)
-ASSIGNS_ANSWER = re.compile(r"^answer\s*(?::[^=]*)?=(?!=)", re.M)
-
 DEFAULT_TIMEOUT = 600          # seconds per notebook (chapter 7 takes 1-2 minutes)
+DEFAULT_CELL_TIMEOUT = 120     # seconds per cell: the slowest cell of the book, uncached, x 3
 DEFAULT_MEMORY_MB = 6000       # address-space limit of a student kernel
 DEFAULT_FILE_MB = 200          # largest file a student kernel may write
 DEFAULT_MAX_OUTPUT_MB = 50     # output a notebook may print before grading stops
 MAX_NOTEBOOK_MB = 100          # larger submitted files are refused unread
 MAX_ANSWER_CHARS = 200_000     # an answer larger than this as JSON is not read
-
-
-# --------------------------------------------------------------------------
-# Exercise cells: marking (for make_student) and finding (in a submission)
-# --------------------------------------------------------------------------
-
-def _mark(cell) -> dict:
-    mark = cell.get("metadata", {}).get(MARK, {})
-    return mark if isinstance(mark, dict) and isinstance(mark.get("exercise"), str) else {}
-
-
-def mark_exercise_cells(nb) -> None:
-    """Mark each exercise's answer and check cells in a student copy, in place.
-
-    The check cell is the code cell calling ``nh.check("name", ...)``; the answer
-    cell is the nearest code cell above it, which must assign ``answer``.
-    """
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    for k, cell in enumerate(code):
-        found = CHECK_CALL.search(cell.source)
-        if not found:
-            continue
-        name = found.group(1)
-        if k == 0 or not ASSIGNS_ANSWER.search(code[k - 1].source):
-            raise ValueError(f"exercise {name!r}: the code cell above its check cell must be "
-                             "its answer cell (`answer = ...`)")
-        code[k - 1].metadata[MARK] = {"exercise": name, "role": "answer"}
-        cell.metadata[MARK] = {"exercise": name, "role": "check"}
-
-
-@dataclass
-class ExerciseCells:
-    answer: list[int] = field(default_factory=list)     # cell indices in the notebook
-    check: list[int] = field(default_factory=list)
-    by_source: bool = False                             # found without the metadata marks
-
-
-def exercise_cells(nb) -> dict[str, ExerciseCells]:
-    """Where each exercise's answer and check cells are (see the module docstring)."""
-    found: dict[str, ExerciseCells] = {}
-    for i, cell in enumerate(nb.cells):
-        mark = _mark(cell)
-        if cell.cell_type == "code" and mark.get("role") in ("answer", "check"):
-            getattr(found.setdefault(mark["exercise"], ExerciseCells()), mark["role"]).append(i)
-    # notebooks without marks: the check call names the exercise
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code" or _mark(cell):
-            continue
-        call = CHECK_CALL.search(cell.source)
-        if call and call.group(1) not in found or call and found[call.group(1)].by_source:
-            entry = found.setdefault(call.group(1), ExerciseCells(by_source=True))
-            entry.check.append(i)
-    for entry in found.values():
-        if entry.answer or not entry.check:
-            continue
-        # the nearest unmarked code cell above a check cell that assigns `answer`
-        for i in range(max(entry.check) - 1, -1, -1):
-            cell = nb.cells[i]
-            if cell.cell_type != "code":
-                continue
-            if _mark(cell) or CHECK_CALL.search(cell.source):
-                if i < min(entry.check):
-                    break
-                continue
-            if ASSIGNS_ANSWER.search(cell.source):
-                entry.answer.append(i)
-                entry.by_source = True
-                break
-    return found
+NOT_RUN = "the notebook was not run (see the problem above)"
 
 
 # --------------------------------------------------------------------------
@@ -261,6 +187,7 @@ class Outcome:
     hint: str = ""
     why: str = ""          # for "not checked": the reason
     note: str = ""         # something odd about the cells, told to the student
+    value: object = None   # the answer read out of the kernel, as plain JSON data
 
 
 def judge(name: str, plain) -> Outcome:
@@ -276,10 +203,17 @@ def judge(name: str, plain) -> Outcome:
         else:
             return Outcome("not checked", why="the grader could not read `answer` out of the "
                            "kernel (was print or json redefined?)")
-    result = nnexercises.verdict(name, nnexercises.to_plain(plain))
+    plain = nnexercises.to_plain(plain)
+    result = nnexercises.verdict(name, plain)
     if result.status == "unknown":
-        return Outcome("not checked", why=f"{name!r} is not in the answer key")
-    return Outcome(result.status, hint=result.hint)
+        return Outcome("not checked", why=f"{name!r} is not in the answer key", value=plain)
+    return Outcome(result.status, hint=result.hint, value=plain)
+
+
+def shown(value, limit: int = 80) -> str:
+    """An answer read out of a kernel, as the feedback shows it (numbers as given)."""
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # --------------------------------------------------------------------------
@@ -314,12 +248,39 @@ def chapter_of(name: str) -> str | None:
     return nnexercises.EXERCISES.get(name)
 
 
-def _describe(nb, index: int) -> str:
-    """'code cell 7 (`answer = model.score(...`)', counting code cells from 1."""
+def _describe(nb, index: int, line: int | None = None) -> str:
+    """'code cell 7 (`answer = model.score(...`)', counting code cells from 1; with
+    ``line``, that line of the cell instead of its first one: 'code cell 7, line 3 (`...`)'."""
     number = sum(c.cell_type == "code" for c in nb.cells[: index + 1])
-    first = next((ln for ln in nb.cells[index].source.splitlines() if ln.strip()), "")
-    first = first if len(first) <= 60 else first[:57] + "..."
-    return f"code cell {number} (`{first}`)"
+    lines = nb.cells[index].source.splitlines()
+    if line is not None and 1 <= line <= len(lines):
+        text, where = lines[line - 1].strip(), f"code cell {number}, line {line}"
+    else:
+        text, where = next((ln for ln in lines if ln.strip()), ""), f"code cell {number}"
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return f"{where} (`{text}`)"
+
+
+def failing_line(traceback: str) -> int | None:
+    """The line of the cell where an error was raised, from the kernel's traceback
+    (IPython names the cell being run ``Cell In[N], line K`` in its first frame)."""
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", traceback or "")
+    found = re.search(r"Cell In\[\d*\], line (\d+)", plain)
+    return int(found.group(1)) if found else None
+
+
+def _cell_roles(nb) -> dict[int, tuple[str, str]]:
+    """{cell index: (exercise, "answer" | "check")} of a submission's exercise cells."""
+    roles = {}
+    for name, entry in exercise_cells(nb).items():
+        roles.update({i: (name, "answer") for i in entry.answer})
+        roles.update({i: (name, "check") for i in entry.check})
+    return roles
+
+
+def _exercise_label(name: str, numbers: dict) -> str:
+    number = numbers.get(name, "")
+    return f"exercise {number} (`{name}`)" if number else f"exercise `{name}`"
 
 
 def read_submission(path: Path):
@@ -455,10 +416,12 @@ def _client_class():
 
 async def _run(nb, result: NotebookResult, reads: dict[int, list[str]], workdir: Path,
                timeout: float, memory_mb: int, file_mb: int, max_output_mb: float,
-               prelude: str = "", cache: str = "off", cpus_per_kernel: int = 1) -> None:
+               prelude: str = "", cache: str = "off", cpus_per_kernel: int = 1,
+               cell_timeout: float = DEFAULT_CELL_TIMEOUT, numbers: dict | None = None) -> None:
     import nbformat
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+    numbers = numbers or {}
     token = "@@" + secrets.token_hex(16) + "@@"
     run_nb = nbformat.v4.new_notebook()
     client = _client_class()(run_nb, timeout=timeout, kernel_name="python3", record_timing=False,
@@ -470,14 +433,32 @@ async def _run(nb, result: NotebookResult, reads: dict[int, list[str]], workdir:
                PYTHONDONTWRITEBYTECODE="1", NNBOOK_CACHE_DIR=cache,
                # the notebooks graded side by side already keep the cores busy: each
                # kernel's sweeps run serially (nh.sweep's results do not depend on it)
-               LOKY_MAX_CPU_COUNT=str(cpus_per_kernel))
+               LOKY_MAX_CPU_COUNT=str(cpus_per_kernel),
+               # applied by the warm server in the forked kernel before any of its code runs
+               **{warm_kernels.LIMITS_ENV: warm_kernels.limits_text(
+                   {"AS": memory_mb * 2**20, "FSIZE": file_mb * 2**20})})
     pending = [name for names in reads.values() for name in names]
+    roles = _cell_roles(nb)
 
-    def give_up(why: str) -> None:
+    def whose(index: int) -> str:
+        """', the answer cell of exercise 4.2 (`iris-accuracy`)' for an exercise's cell."""
+        if index not in roles:
+            return ""
+        name, role = roles[index]
+        return f", the {role} cell of {_exercise_label(name, numbers)}"
+
+    def give_up(why: str, index: int | None = None, own: str = "") -> None:
+        """Every exercise not yet read is not checked; ``own``: the reason given to the
+        exercise whose answer cell (``index``) stopped the run."""
         for name in pending:
+            own_cell = index is not None and roles.get(index) == (name, "answer")
             result.exercises[name] = asdict(Outcome(
-                "not checked", why=why, note=result.exercises[name].get("note", "")))
+                "not checked", why=own if own_cell and own else why,
+                note=result.exercises[name].get("note", "")))
         pending.clear()
+
+    def cell_limit() -> float:
+        return min(cell_timeout, deadline - time.monotonic())
 
     async def read_answers(index: int) -> None:
         names = reads.get(index, [])
@@ -486,7 +467,7 @@ async def _run(nb, result: NotebookResult, reads: dict[int, list[str]], workdir:
         cell = nbformat.v4.new_code_cell(dump_code(token))
         run_nb.cells.append(cell)
         client.keep_outputs = True
-        client.timeout = max(1, math.ceil(deadline - time.monotonic()))
+        client.timeout = max(1, math.ceil(cell_limit()))
         try:
             await client.async_execute_cell(cell, len(run_nb.cells) - 1, store_history=False)
         except CellExecutionError:      # the student's code broke what the dump relies on
@@ -502,10 +483,8 @@ async def _run(nb, result: NotebookResult, reads: dict[int, list[str]], workdir:
             result.exercises[name] = asdict(outcome)
             pending.remove(name)
 
-    check_cells = {i for i, c in enumerate(nb.cells)
-                   if c.cell_type == "code" and (_mark(c).get("role") == "check"
-                                                 or CHECK_CALL.search(c.source))}
-    started, pgid = False, None
+    check_cells = {i for i, c in enumerate(nb.cells) if is_check_cell(c)}
+    started, pgid, index, cell_started = False, None, 0, time.monotonic()
     try:
         async with client.async_setup_kernel(env=env):
             started, pgid = True, getattr(client.km.provisioner, "pgid", None)
@@ -518,39 +497,57 @@ async def _run(nb, result: NotebookResult, reads: dict[int, list[str]], workdir:
                     continue
                 clean = nbformat.v4.new_code_cell(cell.source)
                 run_nb.cells.append(clean)
-                client.timeout = max(1, math.ceil(deadline - time.monotonic()))
-                if time.monotonic() >= deadline:
+                if cell_limit() <= 0:
                     raise CellTimeoutError("time limit")
+                client.timeout = max(1, math.ceil(cell_limit()))
+                cell_started = time.monotonic()
                 try:
                     await client.async_execute_cell(clean, len(run_nb.cells) - 1)
                 except CellExecutionError as error:
                     if client.over_limit:
                         raise
-                    where = _describe(nb, index)
+                    where = _describe(nb, index, failing_line(error.traceback)) + whose(index)
                     if index in check_cells:    # e.g. `answer` undefined: the book's cell, go on
                         result.notes.append(f"{where} raised {error.ename}")
                         continue
-                    result.problem = (f"{where} raised {error.ename}: "
-                                      f"{str(error.evalue).strip()[:200]}")
-                    give_up(f"the notebook stopped at an error in {where}, above this exercise")
+                    what = f"{error.ename}: {str(error.evalue).strip()[:200]}"
+                    result.problem = f"{where} raised {what}"
+                    give_up(f"the notebook stopped at an error in {_describe(nb, index)}"
+                            f"{whose(index)}, above this exercise", index,
+                            f"its answer cell raised {what} "
+                            f"({_describe(nb, index, failing_line(error.traceback))})")
                     return
                 if client.over_limit:
                     raise CellExecutionError("", "OutputLimit", "")
             await read_answers(len(nb.cells))
     except (CellTimeoutError, TimeoutError, asyncio.TimeoutError):
-        where = _describe(nb, index) if started else "starting the kernel"
-        result.problem = f"time limit of {timeout:.0f} s reached while running {where}"
-        give_up("the notebook ran out of time before reaching this exercise")
+        if not started:
+            result.problem = "the kernel did not start in time"
+            give_up("the kernel did not start")
+        else:
+            where = _describe(nb, index) + whose(index)
+            ran = time.monotonic() - cell_started
+            if ran >= cell_timeout - 1:
+                result.problem = (f"{where} ran into the time limit of {cell_timeout:.0f} s per "
+                                  "cell (an endless loop?); grading stopped there")
+            else:
+                result.problem = (f"time limit of {timeout:.0f} s per notebook reached while "
+                                  f"running {where}")
+            give_up(f"the notebook was stopped in {_describe(nb, index)}{whose(index)}, above "
+                    "this exercise (time limit)", index,
+                    "its answer cell ran out of time (time limit; an endless loop?)")
     except DeadKernelError:
-        where = _describe(nb, index) if started else "its start"
+        where = (_describe(nb, index) + whose(index)) if started else "its start"
         result.problem = (f"the Python kernel died while running {where} (out of memory, "
                           "or the code ended the process)")
-        give_up("the kernel died before reaching this exercise")
+        give_up("the kernel died before reaching this exercise", index,
+                "the kernel died while running its answer cell")
     except CellExecutionError:
-        where = _describe(nb, index)
+        where = _describe(nb, index) + whose(index)
         result.problem = (f"{where} printed more than {max_output_mb:g} MB of output; grading "
                           "stopped there (print less, e.g. a summary instead of whole arrays)")
-        give_up("the notebook was stopped before this exercise (too much output)")
+        give_up("the notebook was stopped before this exercise (too much output)", index,
+                "its answer cell printed too much output")
     except Exception as error:  # anything else in the machinery: this notebook alone fails
         result.problem = f"the grader could not run this notebook ({type(error).__name__}: {error})"
         give_up("the notebook could not be run")
@@ -567,11 +564,13 @@ async def _run(nb, result: NotebookResult, reads: dict[int, list[str]], workdir:
 def grade_notebook(path: str, student: str, chapter: str, timeout: float = DEFAULT_TIMEOUT,
                    memory_mb: int = DEFAULT_MEMORY_MB, file_mb: int = DEFAULT_FILE_MB,
                    max_output_mb: float = DEFAULT_MAX_OUTPUT_MB, prelude: str = "",
-                   cache_seed: str | None = None, cpus_per_kernel: int = 1) -> dict:
+                   cache_seed: str | None = None, cpus_per_kernel: int = 1,
+                   cell_timeout: float = DEFAULT_CELL_TIMEOUT, numbers: dict | None = None) -> dict:
     """Run one submission in a fresh kernel and judge its exercises; never raises.
 
     ``cache_seed``: a result cache (see :func:`nnhelpers.cache_dir`) that the
-    kernel gets a private copy of; None turns the cache off.
+    kernel gets a private copy of; None turns the cache off. ``numbers``:
+    {exercise: "4.2"}, to name exercises as the student copies do.
     """
     start = time.perf_counter()
     result = NotebookResult(student, chapter, path)
@@ -582,9 +581,9 @@ def grade_notebook(path: str, student: str, chapter: str, timeout: float = DEFAU
             result.problem = str(error)
         else:
             result.problem = wrong_chapter(nb, chapter)
-        if result.problem:
+        if result.problem:          # said once, in the problem: not again per exercise
             for name in chapter_exercises(chapter):
-                result.exercises[name] = asdict(Outcome("not checked", why=result.problem))
+                result.exercises[name] = asdict(Outcome("not checked", why=NOT_RUN))
             return asdict(result)
         reads = plan_exercises(nb, chapter, result)
         if reads:
@@ -600,7 +599,8 @@ def grade_notebook(path: str, student: str, chapter: str, timeout: float = DEFAU
                     cache = str(scratch / "cache")          # (pickles) no other kernel reads
                     shutil.copytree(cache_seed, cache)
                 asyncio.run(_run(nb, result, reads, workdir, timeout, memory_mb, file_mb,
-                                 max_output_mb, prelude, cache, cpus_per_kernel))
+                                 max_output_mb, prelude, cache, cpus_per_kernel,
+                                 cell_timeout, numbers))
             finally:
                 _remove(scratch)
     except Exception as error:  # a bug or a surprise: fail this notebook, not the class
@@ -689,8 +689,13 @@ def find_submissions(folder: Path, chapters: list[str]):
 def grade_class(folder: Path, out: Path, jobs: int = 2, timeout: float = DEFAULT_TIMEOUT,
                 memory_mb: int = DEFAULT_MEMORY_MB, file_mb: int = DEFAULT_FILE_MB,
                 max_output_mb: float = DEFAULT_MAX_OUTPUT_MB, prelude: str = "",
-                cache: str | None = "book", echo=print, warm: bool = True) -> dict:
+                cache: str | None = "book", echo=print, warm: bool = True,
+                chapters: list[str] | None = None,
+                cell_timeout: float = DEFAULT_CELL_TIMEOUT) -> dict:
     """Grade every submission in ``folder``; write the results to ``out``; return them.
+
+    ``chapters``: the assignment, as chapter numbers or names (``["01", "04"]``);
+    other chapters' files are reported and not graded. Default: every chapter.
 
     ``cache``: "book" seeds each kernel with a private copy of the book's result
     cache (the fits ``make test`` or ``make execute`` computed: a student's
@@ -708,15 +713,22 @@ def grade_class(folder: Path, out: Path, jobs: int = 2, timeout: float = DEFAULT
                          "e.g. make grade SUBMISSIONS=path/to/folder")
     if out == folder or folder in out.parents:
         raise SystemExit(f"write the grades outside the submissions folder (not {out})")
-    chapters = known_chapters()
+    every = known_chapters()
+    assigned = assignment(chapters, every)
     _plain_source()
-    chosen, problems = find_submissions(folder, chapters)
+    chosen, problems = find_submissions(folder, every)
+    for key in [k for k in chosen if k[1] not in assigned]:
+        problems.append((key[0], str(chosen.pop(key).relative_to(folder)),
+                         f"{key[1]} is not part of this assignment: not graded"))
     students = sorted({s for s, _ in chosen} | {s for s, _, _ in problems if s != "?"})
+    titles = exercise_titles(assigned)
+    numbers = {name: t["number"] for name, t in titles.items()}
     # slowest chapters first, so that the two workers finish together
     order = sorted(chosen, key=lambda k: (k[1] not in ("07-gradient-descent",
                                                        "03-pytorch-binary-classifier"), k))
-    echo(f"Grading {len(chosen)} notebooks of {len(students)} students, {jobs} at a time "
-         f"(time limit {timeout:.0f} s per notebook).")
+    echo(f"Grading {_count(len(chosen), 'notebook')} of {_count(len(students), 'student')}, "
+         f"{jobs} at a time (time limits: {cell_timeout:.0f} s per cell, {timeout:.0f} s per "
+         "notebook).")
     results, start = [], time.perf_counter()
     seed_holder = tempfile.TemporaryDirectory(prefix="nnbook-grade-cache-")
     seed = _cache_seed(cache, Path(seed_holder.name) / "cache")
@@ -724,7 +736,8 @@ def grade_class(folder: Path, out: Path, jobs: int = 2, timeout: float = DEFAULT
     with seed_holder, warm_server, ProcessPoolExecutor(max(1, jobs)) as pool:
         futures = {pool.submit(grade_notebook, str(chosen[k]), k[0], k[1], timeout, memory_mb,
                                file_mb, max_output_mb, prelude, seed,
-                               max(1, (os.cpu_count() or 1) // max(1, jobs))): k for k in order}
+                               max(1, (os.cpu_count() or 1) // max(1, jobs)),
+                               cell_timeout, numbers): k for k in order}
         for done, future in enumerate(as_completed(futures), 1):
             student, chapter = futures[future]
             try:
@@ -733,7 +746,7 @@ def grade_class(folder: Path, out: Path, jobs: int = 2, timeout: float = DEFAULT
                 res = asdict(NotebookResult(student, chapter, str(chosen[(student, chapter)]),
                                             problem=f"the grading process failed ({error})"))
                 for name in chapter_exercises(chapter):
-                    res["exercises"][name] = asdict(Outcome("not checked", why=res["problem"]))
+                    res["exercises"][name] = asdict(Outcome("not checked", why=NOT_RUN))
             results.append(res)
             ok = sum(o["status"] == "correct" for o in res["exercises"].values())
             bar = "#" * (20 * done // len(futures))
@@ -742,12 +755,33 @@ def grade_class(folder: Path, out: Path, jobs: int = 2, timeout: float = DEFAULT
                  + (f"  PROBLEM: {res['problem']}" if res["problem"] else ""))
     elapsed = time.perf_counter() - start
     results.sort(key=lambda r: (r["student"], r["chapter"]))
-    report = {"students": students, "chapters": chapters, "results": results,
+    report = {"students": students, "chapters": assigned, "results": results,
               "file_problems": [list(p) for p in problems], "seconds": elapsed,
-              "titles": exercise_titles(chapters)}
+              "titles": titles}
     write_outputs(report, out)
     echo(summary(report, out))
     return report
+
+
+def _count(n: int, word: str) -> str:
+    """'1 student', '2 students'."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def assignment(chosen: list[str] | None, every: list[str]) -> list[str]:
+    """The chapters of an assignment (``["01", "04"]`` or full names), in the book's order;
+    SystemExit naming the choices for one that has no exercises."""
+    if not chosen:
+        return list(every)
+    picked = set()
+    for item in chosen:
+        item = item.strip().removesuffix(".ipynb")
+        found = [c for c in every if c == item or (item.isdigit() and c[:2] == item.zfill(2))]
+        if not found:
+            raise SystemExit(f"--chapters: no chapter with exercises is called {item!r}; "
+                             f"choose among {', '.join(c[:2] for c in every)}")
+        picked.update(found)
+    return [c for c in every if c in picked]
 
 
 def _cache_seed(cache: str | None, snapshot: Path) -> str | None:
@@ -767,42 +801,52 @@ def _cache_seed(cache: str | None, snapshot: Path) -> str | None:
     return str(snapshot)
 
 
-EXERCISE_HEADING = re.compile(r"^#+\s*(Exercise\s+[\w.]+:?.*?)\s*$", re.M)
+def exercise_titles(chapters: list[str]) -> dict[str, dict]:
+    """{exercise: {"number": "7.2", "title": "A schedule that halves"}}, numbered as on the
+    site and in the student copies (empty entries if the chapters cannot be read)."""
+    import nbformat
 
+    from nnbook.cells import exercise_headings
+    from nnbook.student import load_book
 
-def exercise_titles(chapters: list[str]) -> dict[str, str]:
-    """{exercise: "Exercise 7.2: A schedule that halves"}, as the student copies show them.
-
-    Empty if the student copies cannot be made (the feedback then names exercises only).
-    """
     try:
-        import nbformat
+        book = load_book(ROOT)
+    except Exception:           # a broken _quarto.yml: the feedback names exercises only
+        book = None
+    titles = {}
+    for chapter in chapters:
+        try:
+            headings = exercise_headings(nbformat.read(CHAPTERS_DIR / f"{chapter}.ipynb",
+                                                       as_version=4))
+        except Exception:
+            headings = {}
+        for name in chapter_exercises(chapter):
+            target = book.labels.get(f"exr-{name}") if book else None
+            titles[name] = {"number": target.text.split(" ", 1)[1] if target else "",
+                            "title": headings.get(name, "")}
+    return titles
 
-        from nnbook import student as make_student
 
-        book = make_student.load_book(ROOT)
-        titles = {}
-        for chapter in chapters:
-            nb = make_student.student_copy(
-                nbformat.read(CHAPTERS_DIR / f"{chapter}.ipynb", as_version=4), book)
-            heading = ""
-            for cell in nb.cells:
-                found = EXERCISE_HEADING.search(cell.source) if cell.cell_type == "markdown" else None
-                heading = found.group(1) if found else heading
-                if _mark(cell).get("role") == "answer" and heading:
-                    titles[_mark(cell)["exercise"]] = heading
-        return titles
-    except Exception:
-        return {}
+def column_name(name: str, titles: dict) -> str:
+    """A gradebook column: "1.1 params-4323" (the exercise's number as in the student copies)."""
+    number = titles.get(name, {}).get("number", "")
+    return f"{number} {name}" if number else name
+
+
+def chapter_label(chapter: str) -> str:
+    """"chapter 1" for "01-neurons-and-networks"."""
+    return f"chapter {int(chapter[:2])}" if chapter[:2].isdigit() else chapter
 
 
 def write_outputs(report: dict, out: Path) -> None:
     import nnexercises
 
     out.mkdir(parents=True, exist_ok=True)
+    titles = report.get("titles", {})
     names = [n for n in nnexercises.EXERCISES if nnexercises.EXERCISES[n] in report["chapters"]]
     by_key = {(r["student"], r["chapter"]): r for r in report["results"]}
-    header = ["student", *names, *(f"{c[:2]} total" for c in report["chapters"]), "total",
+    header = ["student", *(column_name(n, titles) for n in names),
+              *(f"{chapter_label(c)} total" for c in report["chapters"]), "total",
               "out of", "problems"]
     with open(out / "gradebook.csv", "w", newline="") as f:
         writer = csv.writer(f)
@@ -815,12 +859,15 @@ def write_outputs(report: dict, out: Path) -> None:
                            int(res["exercises"].get(name, {}).get("status") == "correct"))
             for chapter in report["chapters"]:
                 res = by_key.get((student, chapter))
-                totals.append(0 if res is None else
+                # blank, not 0, for a chapter not handed in
+                totals.append("" if res is None else
                               sum(o["status"] == "correct" for o in res["exercises"].values()))
                 if res is not None and res["problem"]:
                     problems.append(f"{chapter[:2]}: {res['problem']}")
             problems += [f"{file}: {why}" for s, file, why in report["file_problems"] if s == student]
-            writer.writerow(row + totals + [sum(totals), len(names), " | ".join(problems)])
+            handed = [t for t in totals if t != ""]
+            writer.writerow(row + totals + [sum(handed) if handed else "", len(names),
+                                            " | ".join(problems)])
     feedback = out / "feedback"
     feedback.mkdir(exist_ok=True)
     for student in report["students"]:
@@ -837,6 +884,7 @@ STATUS_WORDS = {"correct": "correct", "not quite": "not quite", "not answered": 
 
 
 def feedback_text(student: str, report: dict, by_key: dict) -> str:
+    titles = report.get("titles", {})
     total = sum(len(chapter_exercises(c)) for c in report["chapters"])
     correct = sum(r["exercises"][n]["status"] == "correct" for r in report["results"]
                   if r["student"] == student for n in r["exercises"])
@@ -856,11 +904,18 @@ def feedback_text(student: str, report: dict, by_key: dict) -> str:
             lines += [f"**Problem:** {res['problem']}", ""]
         for note in res["notes"]:
             lines += [f"Note: {note}", ""]
+        if all(o.get("why") == NOT_RUN for o in res["exercises"].values()):
+            lines += [f"None of its {len(res['exercises'])} exercises could be checked.", ""]
+            continue
         for name in chapter_exercises(chapter):
             o = res["exercises"].get(name, {"status": "not checked", "why": "missing"})
-            title = report.get("titles", {}).get(name)
-            label = f"{title} (`{name}`)" if title else f"`{name}`"
+            title = titles.get(name, {})
+            label = f"Exercise {title['number']}" if title.get("number") else "Exercise"
+            label += f": {title['title']}" if title.get("title") else ""
+            label += f" (`{name}`)"
             text = f"- {label}: {STATUS_WORDS.get(o['status'], o['status'])}"
+            if o["status"] in ("correct", "not quite") and o.get("value") is not None:
+                text += f"; your answer: `{shown(o['value'])}`"
             if o["status"] == "not quite" and o.get("hint"):
                 text += f". Hint: {o['hint']}"
             if o["status"] == "not checked" and o.get("why"):
@@ -876,15 +931,16 @@ def summary(report: dict, out: Path) -> str:
     import nnexercises
 
     results = report["results"]
-    lines = ["", f"Graded {len(results)} notebooks of {len(report['students'])} students "
-             f"in {report['seconds']:.0f} s. Results in {out}/ (gradebook.csv, feedback/).",
+    lines = ["", f"Graded {_count(len(results), 'notebook')} of "
+             f"{_count(len(report['students']), 'student')} in {report['seconds']:.0f} s. "
+             f"Results in {out}/ (gradebook.csv, feedback/).",
              "", "Success rate per exercise (of the notebooks handed in):"]
     for name, chapter in nnexercises.EXERCISES.items():
         handed = [r for r in results if r["chapter"] == chapter]
         if chapter not in report["chapters"] or not handed:
             continue
         ok = sum(r["exercises"].get(name, {}).get("status") == "correct" for r in handed)
-        lines.append(f"  {chapter[:2]} {name:<24} {ok:>3}/{len(handed):<3} "
+        lines.append(f"  {column_name(name, report.get('titles', {})):<28} {ok:>3}/{len(handed):<3} "
                      f"({100 * ok / len(handed):.0f} %)")
     failed = [r for r in results if r["problem"]]
     lines += ["", f"Submissions with problems: {len(failed) + len(report['file_problems'])}"]
@@ -900,6 +956,12 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("_grades"),
                         help="folder for gradebook.csv and feedback/ (default: _grades)")
     parser.add_argument("--jobs", type=int, default=2, help="notebooks run at a time (2)")
+    parser.add_argument("--chapters", default="",
+                        help="the assignment: chapter numbers, comma-separated (e.g. 01,04); "
+                             "default: every chapter with exercises")
+    parser.add_argument("--cell-timeout", type=float, default=DEFAULT_CELL_TIMEOUT,
+                        help="seconds a single cell may run, so that an endless loop stops "
+                             f"soon ({DEFAULT_CELL_TIMEOUT})")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                         help="seconds per notebook, from the moment its kernel is ready "
                              f"({DEFAULT_TIMEOUT})")
@@ -916,7 +978,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     grade_class(args.submissions, args.out, args.jobs, args.timeout, args.memory_mb,
                 DEFAULT_FILE_MB, args.max_output_mb, cache=args.cache,
-                warm=not args.fresh_kernels)
+                warm=not args.fresh_kernels,
+                chapters=[c for c in args.chapters.split(",") if c.strip()] or None,
+                cell_timeout=args.cell_timeout)
     return 0
 
 

@@ -249,8 +249,24 @@ def serve(path: str | None = None, libraries=None) -> None:
 
     path = path or sys.argv[1]
     libraries = sys.argv[2:] if libraries is None else libraries
-    _end_with_parent()
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)         # orphans of kernels stay our descendants
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))    # clean up, even while importing
+    try:
+        _end_with_parent()
+        _prctl(PR_SET_CHILD_SUBREAPER, 1)     # orphans of kernels stay our descendants
+        _serve(path, libraries)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        if os.path.basename(os.path.dirname(path)).startswith("nnbook-warm-"):
+            with contextlib.suppress(OSError):  # the folder start_server made for it
+                os.rmdir(os.path.dirname(path))
+
+
+def _serve(path: str, libraries) -> None:
+    import gc
+    import importlib
+    import selectors
+
     # listen first: clients that come during the imports wait in the queue
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     temporary = f"{path}.{os.getpid()}"
@@ -280,7 +296,6 @@ def serve(path: str | None = None, libraries=None) -> None:
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ, "accept")
     selector.register(wake_r, selectors.EVENT_READ, "reap")
