@@ -26,12 +26,18 @@ matching rule for each exercise:
   exactly and that shows more than 9 digits (a torch result) is read with the digits
   its 32-bit repr shows, of which 6 are trusted. Since a float cannot tell 0.00220
   from 0.0022, trailing zeros up to ``sig`` digits are taken as given.
-  ``fraction=True`` marks a fraction between 0 and 1: the same value given as a
-  percentage gets a units hint.
+  Every number answer that is right once divided by 100 gets the units hint (a
+  percentage given for a fraction); ``fraction=True`` only documents that the value
+  is a fraction between 0 and 1. An answer one unit of its last digit away from the
+  right rounding (12.34 for 12.346: cut off instead of rounded) gets a rounding hint.
+  The rule of significant digits applies to every element of an answer.
 * ``near``: a number (or several) within ``atol`` of the exact value (for answers that
   are zero up to round-off).
 * ``whole``: whole numbers (an int, or a float with no fractional part).
-* ``string``: a word, compared without case, surrounding blanks or quotes.
+* ``string``: a word, compared without case, surrounding blanks or quotes, call
+  parentheses or a module prefix (``np.tanh()`` is ``tanh``), with obvious synonyms
+  (:data:`SYNONYMS`: "hyperbolic tangent"); a word that is none of the prompt's
+  choices (:data:`CHOICES`) gets the hint "answer one of ...".
 
 Shapes are squeezed: a scalar, a (1,) array and a one-element list are the same
 answer, and so are a (3,) array, a (1, 3) array, a list and a tuple of three numbers.
@@ -123,7 +129,7 @@ class Verdict:
     status: str            # "correct", "not quite", "not answered" or "unknown"
     hint: str              # the hint shown after "Not quite." ("" otherwise)
     message: str           # the line nh.check prints
-    hint_kind: str = ""    # "exercise", "digits", "units", "count", "type", "" (no hint)
+    hint_kind: str = ""    # "exercise", "digits", "units", "rounding", "count", "type", ""
 
 
 # --------------------------------------------------------------------------
@@ -192,17 +198,26 @@ def _roundings(v: Decimal, d: int) -> set[str]:
     ``v`` lies on (or within 1e-12 relative of) the boundary between the two."""
     if v == 0:
         return {"0"}
-    y = _round(v, d)
-    found = {_canonical(y, d)}
     with localcontext() as ctx:
         ctx.prec = 60
-        for n in (y - _unit(y, d), y + _unit(y, d)):
-            if n == 0:
-                continue
-            half = _unit(_round(n, d), d) / 2
-            if abs(n - v) <= half * (1 + Decimal("1e-9")) + abs(v) * Decimal("1e-12"):
-                found.add(_canonical(n, d))
-    return found
+        delta = abs(v) * Decimal("1e-12") + _unit(v, d) * Decimal("5e-10")
+        return {_canonical(v, d), _canonical(v - delta, d), _canonical(v + delta, d)}
+
+
+def _consistent(name: str, i: int, c: Decimal, d: int, most: int) -> bool:
+    """Whether the ``d``-digit value ``c`` is backed by a ``d + 1``-digit rounding in the key
+    within half a unit of ``c``'s last digit. (Keys written before the rounding-boundary fix
+    hold a spurious neighbor at a power of ten, e.g. 1.00 for 0.99915; this makes it harmless.)"""
+    if d >= most or c == 0:
+        return True
+    unit = _unit(c, d)
+    with localcontext() as ctx:
+        ctx.prec = 60
+        candidates = [c + k * unit / 10 for k in range(-5, 6)]
+        candidates += [c - k * unit / 100 for k in range(1, 6)]     # below a power of ten
+        return any(x != 0 and abs(x - c) <= unit / 2
+                   and _digest(name, f"{i}:{d + 1}", _canonical(x, d + 1)) in KEY[name].digests
+                   for x in candidates)
 
 
 def _near_cells(v: Decimal, atol: Decimal) -> range:
@@ -212,8 +227,25 @@ def _near_cells(v: Decimal, atol: Decimal) -> range:
     return range(lo, hi + 1)
 
 
+SYNONYMS = {"hyperbolic tangent": "tanh", "tangens hyperbolicus": "tanh",
+            "logistic": "sigmoid", "logistic sigmoid": "sigmoid", "logistic function": "sigmoid",
+            "rectified linear unit": "relu", "rectifier": "relu", "rectified linear": "relu"}
+"""Other names of the words the exercises ask for (activation functions)."""
+
+CHOICES = {"relu-range": ("sigmoid", "tanh", "relu")}
+"""The words a string exercise's prompt lists (not secret: the prompt says them)."""
+
+
 def _normal_word(s: str) -> str:
-    return s.strip().strip("'\"").strip().lower()
+    """A word as compared: no case, blanks, quotes, call parentheses or module prefix
+    (``"np.tanh()"``, ``"torch.nn.Tanh"`` and ``" TANH "`` are ``"tanh"``), synonyms
+    (``"hyperbolic tangent"``) replaced."""
+    word = s.strip().strip("'\"").strip().lower()
+    word = re.sub(r"\s*\(\s*\)$", "", word)
+    word = re.sub(r"[\s_-]+", " ", word).strip()
+    if re.fullmatch(r"[\w.]+", word):
+        word = word.rsplit(".", 1)[-1]
+    return SYNONYMS.get(word, word)
 
 
 # --------------------------------------------------------------------------
@@ -371,12 +403,21 @@ def _count_hint(ex: Exercise, got: int) -> str:
 
 def _judge(name: str, ex: Exercise, plain):
     leaves = _leaves(plain)
+    if ex.form != "string" and any(isinstance(x, str) for x in leaves):
+        return False, "type", ("give numbers, not text in quotes (e.g. (3, 4), not '3, 4')."
+                               if ex.size > 1 else "give a number, not text in quotes.")
     if len(leaves) != ex.size:
         return False, "count", _count_hint(ex, len(leaves))
     if ex.form == "string":
+        choices = CHOICES.get(name)
         if not isinstance(leaves[0], str):
-            return False, "type", "give a string in quotes, one of the words the prompt lists."
-        return _digest(name, "string", _normal_word(leaves[0])) in ex.digests, "exercise", ex.hint
+            return False, "type", ("give a string in quotes, one of "
+                                   + (" / ".join(f'"{c}"' for c in choices) if choices
+                                      else "the words the prompt lists") + ".")
+        word = _normal_word(leaves[0])
+        if choices and word not in choices:
+            return False, "type", f"answer one of {' / '.join(choices)}."
+        return _digest(name, "string", word) in ex.digests, "exercise", ex.hint
     if any(isinstance(x, (str, bool)) or x is None for x in leaves):
         return False, "type", ("give numbers, not text in quotes." if ex.size > 1
                                else "give a number, not text in quotes.")
@@ -400,10 +441,15 @@ def _judge(name: str, ex: Exercise, plain):
     if all(r in ("ok", "short") for r in results):
         return False, "digits", (f"right so far, but give at least {ex.sig} significant digits "
                                  f"({_DIGITS_EXAMPLE}).")
-    if ex.fraction:
-        percent = [_element(name, ex, i, x / 100, trust) for i, (x, trust) in enumerate(readings)]
-        if all(r == "ok" for r in percent):
-            return False, "units", "right value, but as a percentage: give a fraction between 0 and 1."
+    # one rule for every answer: right once divided by 100 means a percentage was given
+    percent = [_element(name, ex, i, x / 100, trust) for i, (x, trust) in enumerate(readings)]
+    if all(r == "ok" for r in percent):
+        return False, "units", ("right value, but as a percentage: give a fraction between 0 "
+                                "and 1." if ex.fraction else "right digits, but 100 times too "
+                                "large: give the value itself, not a percentage.")
+    if all(r == "ok" or _truncated(name, ex, i, readings[i][0]) for i, r in enumerate(results)):
+        return False, "rounding", ("right up to the last digit, which is cut off instead of "
+                                   "rounded: round the value to the digits you give.")
     hint = ex.hint
     if any(_sig_digits(x) < ex.sig for x, _ in readings):
         hint += f" And give at least {ex.sig} significant digits ({_DIGITS_EXAMPLE})."
@@ -438,13 +484,28 @@ def _element(name: str, ex: Exercise, i: int, x: Decimal, trust: int = _MAX_DIGI
         else "wrong")
 
 
+def _truncated(name: str, ex: Exercise, i: int, x: Decimal) -> bool:
+    """Whether ``x``, given to at least ``sig`` digits, is the right value with its digits cut
+    off instead of rounded (12.34 for 12.346): the key's rounding to one more digit lies
+    between ``x`` plus half a unit of its last digit and ``x`` plus a unit."""
+    d = _sig_digits(x)
+    if d < ex.sig or d >= ex.digits or x == 0:
+        return False
+    unit = _unit(x, d) * (1 if x > 0 else -1)
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return any(_digest(name, f"{i}:{d + 1}", _canonical(x + k * unit / 10, d + 1)) in ex.digests
+                   for k in range(5, 10))
+
+
 def _number_ok(name: str, ex: Exercise, i: int, x: Decimal, trust: int = _MAX_DIGITS) -> bool:
     """Whether ``x`` is right to the digits it gives (see the module docstring);
     beyond ``min(ex.digits, trust)`` digits, within one unit of the last digit compared."""
     given, most = _sig_digits(x), min(ex.digits, trust)
     if given <= most:
         d = max(given, ex.sig)
-        return _digest(name, f"{i}:{d}", _canonical(x, d)) in ex.digests
+        return (_digest(name, f"{i}:{d}", _canonical(x, d)) in ex.digests
+                and _consistent(name, i, x, d, ex.digits))
     d = most
     y = _round(x, d)
     with localcontext() as ctx:

@@ -20,19 +20,21 @@ import nnexercises as E
 from conftest import CHAPTERS, ROOT, read_notebook
 
 OK, DIGITS, UNITS, COUNT, TYPE, HINT = "correct", "digits", "units", "count", "type", "exercise"
+ROUNDING = "rounding"
 
 TABLE = {
     # chapter 1
     "params-4323": ((32, 43), [
         ((32, 43), OK), ([32, 43], OK), (np.array([32, 43]), OK), ((32.0, 43.0), OK),
         ([np.int64(32), 43.0], OK), ((43, 32), HINT), ((33, 43), HINT), (32, COUNT),
-        ((32, 43, 0), COUNT), ((32.5, 43), TYPE)]),
+        ((32, 43, 0), COUNT), ((32.5, 43), TYPE), ("32, 43", TYPE), (["32", "43"], TYPE)]),
     "collapse": ((3, 5, 2), [
         ((3, 5, 2), OK), ([3, 5, 2], OK), (np.array([[3, 5, 2]]), OK), (np.array([[3], [5], [2]]), OK),
-        (np.array([3.0, 5.0, 2.0]), OK), ((5, 3, 2), HINT), ((3, 5), COUNT), ("3, 5, 2", COUNT)]),
+        (np.array([3.0, 5.0, 2.0]), OK), ((5, 3, 2), HINT), ((3, 5), COUNT), ("3, 5, 2", TYPE)]),
     "relu-range": ("tanh", [
         ("tanh", OK), ("Tanh", OK), (" tanh ", OK), (["tanh"], OK), ("relu", HINT), ("sigmoid", HINT),
-        (1, TYPE), (("tanh", "relu"), COUNT)]),
+        (1, TYPE), (("tanh", "relu"), COUNT), ("tanh()", OK), ("np.tanh", OK), ("torch.nn.Tanh", OK),
+        ("hyperbolic tangent", OK), ("Hyperbolic tangent", OK), ("softplus", TYPE), ("ReLU()", HINT)]),
     "softmax-shift": (1.1102230246251565e-16, [
         (1.1102230246251565e-16, OK), (0, OK), (0.0, OK), (np.float64(2.2e-16), OK), (-5e-10, OK),
         (np.array([0.0]), OK), (1e-6, HINT), ("0", TYPE), (float("nan"), TYPE)]),
@@ -46,7 +48,7 @@ TABLE = {
         (0.982, OK), (0.98197, OK), (0.9819671, OK), (0.9819671377526497, OK),
         (np.array([0.9819671377526497]), OK), (np.array([[0.98196714]]), OK), ([0.982], OK),
         (torch.tensor([0.9819671377526497], dtype=torch.float64), OK),
-        (0.98, DIGITS), (1.0, DIGITS), (0.9819, HINT), (0.0180, HINT), (98.2, HINT),
+        (0.98, DIGITS), (1.0, DIGITS), (0.9819, ROUNDING), (0.0180, HINT), (98.2, UNITS),
         (np.array([0.982, 0.018]), COUNT)]),
     # chapter 3
     "optimizer-steps": (15000, [
@@ -61,12 +63,13 @@ TABLE = {
         (np.array([[0.000105, 0.000743, 0.999]]), OK), ([1.05e-4, 7.43e-4, 0.9992], OK),
         ([0.00010500448394827535, 0.000742859008270089, 0.9991521365077818], OK),
         (np.array([0.00010500448394827535, 0.000742859008270089, 0.9991521365077818], dtype=np.float32), OK),
-        ([0.0001, 0.0007, 1.0], DIGITS), ([0, 0.001, 0.999], HINT), ([0.999, 0.000743, 0.000105], HINT),
-        ([0.0105, 0.0743, 99.9], HINT), ([0.1, 0.2], COUNT), (0.999, COUNT)]),
+        ([0.0001, 0.0007, 1.0], DIGITS), ([0.000105, 0.000743, 1.0], DIGITS),
+        ([0.000105, 0.000743, 1], DIGITS), ([0.000105, 0.000743, 1.00], DIGITS), ([0, 0.001, 0.999], HINT), ([0.999, 0.000743, 0.000105], HINT),
+        ([0.0105, 0.0743, 99.9], UNITS), ([0.1, 0.2], COUNT), (0.999, COUNT)]),
     "iris-accuracy": (29 / 30, [
         (0.967, OK), (0.9667, OK), (0.96667, OK), (29 / 30, OK), (np.float64(29 / 30), OK),
         (Fraction(29, 30), OK), ([0.967], OK),
-        (96.7, UNITS), (96.67, UNITS), (0.97, DIGITS), (1, DIGITS), (0.966, HINT), (0.9666, HINT),
+        (96.7, UNITS), (96.67, UNITS), (0.97, DIGITS), (1, DIGITS), (0.966, ROUNDING), (0.9666, ROUNDING), (0.9668, HINT), (0.96666, ROUNDING),
         (29, HINT), ("96.7%", TYPE)]),
     # chapter 5
     "regression-params": (1801, [
@@ -77,7 +80,7 @@ TABLE = {
     # chapter 6
     "log-loss": (0.21234500664788206, [
         (0.212, OK), (0.2123, OK), (0.21235, OK), (0.21234500664788206, OK), (0.2123450066, OK),
-        (0.21234, HINT), (0.21, DIGITS), (0.2, DIGITS), (0.213, HINT), (21.2, HINT)]),
+        (0.21234, ROUNDING), (0.21, DIGITS), (0.2, DIGITS), (0.213, HINT), (21.2, UNITS), (0.2122, HINT)]),
     "zero-weights": (1.2203309812270375, [
         (1.22, OK), (1.2203, OK), (1.2203309812270375, OK), (np.array([1.22]), OK),
         (2.44, HINT), (1.2, DIGITS), (1.23, HINT)]),
@@ -92,28 +95,28 @@ TABLE = {
     # chapter 8
     "second-layer-weight": (0.2542581880, [
         (0.254, OK), (0.2543, OK), (0.25426, OK), (0.254258188, OK), (np.array([0.2542581880]), OK),
-        (0.25, DIGITS), (0.2542, HINT), (-0.254, HINT)]),
+        (0.25, DIGITS), (0.2542, ROUNDING), (-0.254, HINT)]),
     "dead-relu": (0.0022040531, [
         (0.0022040531, OK), (0.002204, OK), (0.0022041, OK), (2.204e-3, OK), (0.00220, OK),
-        (0.002, DIGITS), (0.0022039, HINT), (0.22, HINT)]),
+        (0.002, DIGITS), (0.0022039, HINT), (0.22, UNITS), (0.2204, UNITS)]),
     # chapter 9
     "overfit-more-data": (0.11566325277090073, [
         (0.116, OK), (0.1157, OK), (0.11566325277090073, OK), (torch.tensor(0.11566325277090073), OK),
-        (0.12, DIGITS), (0.115, HINT)]),
+        (0.12, DIGITS), (0.115, ROUNDING)]),
     "sklearn-patience": (315, [(315, OK), (315.0, OK), (np.int64(315), OK), (314, HINT), (316, HINT)]),
     "torch-patience": (23, [(23, OK), (23.0, OK), (22, HINT), (24, HINT)]),
     "nesterov-steps": (-0.8049, [
         (-0.805, OK), (-0.8049, OK), (-0.19 - 0.271 - 0.3439, OK), (np.array([-0.8049]), OK),
-        (-0.8, DIGITS), (0.805, HINT), (-0.561, HINT), (-0.804, HINT)]),
+        (-0.8, DIGITS), (0.805, HINT), (-0.561, HINT), (-0.804, ROUNDING), (0.804, HINT)]),
     "adam-from-scratch": (0.2945330104440351, [
-        (0.295, OK), (0.2945, OK), (0.29453, OK), (0.2945330104440351, OK), (0.29, DIGITS), (0.294, HINT)]),
+        (0.295, OK), (0.2945, OK), (0.29453, OK), (0.2945330104440351, OK), (0.29, DIGITS), (0.294, ROUNDING)]),
     "torch-default-init": (0.004251782384294862, [
         (0.00425, OK), (0.004252, OK), (0.004251782384294862, OK), (4.25e-3, OK),
         (0.0043, DIGITS), (0.004, DIGITS), (235.2, HINT), (0.00426, HINT)]),
     "identity-interval": ((0.39233051799971463, 0.5291771081104667), [
         ((0.392, 0.529), OK), ([0.3923, 0.5292], OK), (np.array([0.392, 0.529]), OK),
         ((0.39233051799971463, 0.5291771081104667), OK), ((0.39, 0.53), DIGITS),
-        ((0.529, 0.392), HINT), ((39.2, 52.9), HINT), (0.392, COUNT), ((0.392, 0.46, 0.529), COUNT)]),
+        ((0.529, 0.392), HINT), ((39.2, 52.9), UNITS), ((39.23, 52.92), UNITS), (0.392, COUNT), ((0.392, 0.46, 0.529), COUNT)]),
     "sigmoid-saturates": (17, [(17, OK), (17.0, OK), (16, HINT), (37, HINT), (17.5, TYPE)]),
     "clipped-gradient": (0.0, [(0.0, OK), (0, OK), (torch.tensor([0.0]), OK), (1.0, HINT), (0.5, HINT)]),
 }
@@ -254,7 +257,27 @@ def test_an_answer_on_a_rounding_boundary_is_right_both_ways(key_entry):
 def test_rounding_to_a_new_power_of_ten(key_entry):
     key_entry("t-carry", 9.9996, sig=3)
     assert _status("t-carry", 10.0) == OK and _status("t-carry", 10) == OK and _status("t-carry", 9.9996) == OK
-    assert _status("t-carry", 9.999) == HINT and _status("t-carry", 9.99) == HINT
+    assert _status("t-carry", 9.999) == "rounding" and _status("t-carry", 9.99) == HINT
+
+
+def test_significant_digits_count_for_every_element(key_entry, monkeypatch):
+    """1.0 for 0.99915 has one significant digit, not three: the digits hint, as for any
+    element; also with a key written before the power-of-ten fix (a spurious 1.00)."""
+    ex = key_entry("t-each", 0.000105, 0.99915)
+    assert _status("t-each", [0.000105, 0.999]) == OK
+    assert _status("t-each", [0.000105, 1.0]) == DIGITS
+    old = E.Exercise(ex.chapter, ex.form, ex.hint, " ".join(sorted(
+        {*ex.key.split(), E._digest("t-each", "1:3", "100e0")})), size=2)
+    monkeypatch.setitem(E.KEY, "t-each", old)
+    assert _status("t-each", [0.000105, 1.0]) == DIGITS
+    assert _status("t-each", [0.000105, 0.999]) == OK
+
+
+def test_a_string_for_numbers_and_the_choices_of_a_word(key_entry):
+    key_entry("t-pair", 32, 43, form="whole")
+    assert E.verdict("t-pair", "32, 43").hint.startswith("give numbers, not text")
+    assert E.verdict("relu-range", "softplus").hint == "answer one of sigmoid / tanh / relu."
+    assert E.verdict("relu-range", 3).hint == 'give a string in quotes, one of "sigmoid" / "tanh" / "relu".'
 
 
 def test_full_precision_answers_get_a_relative_tolerance(key_entry):
