@@ -18,7 +18,8 @@ def student_dir(tmp_path_factory):
 
 
 def test_one_copy_per_chapter(student_dir):
-    assert sorted(p.name for p in student_dir.glob("*.ipynb")) == [p.name for p in CHAPTERS]
+    assert sorted(p.name for p in student_dir.glob("*.ipynb")) == sorted(
+        [p.name for p in CHAPTERS] + ["notation.ipynb"])      # and the notation appendix
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
@@ -29,11 +30,16 @@ def test_copy_has_no_solution_and_no_outputs(student_dir, path):
     assert all(not c.get("outputs") and c.get("execution_count") is None
                for c in copy.cells if c.cell_type == "code")
     kept = [c for c in original.cells if "solution" not in c.metadata.get("tags", [])]
-    # every code cell outside the solution divs is kept unchanged, in order (the
-    # markdown is turned into plain Markdown: tests/test_student_markdown.py)
+    # every code cell outside the solution divs is kept, in order, with only what the
+    # copies change for a student (Quarto options, references, nh.to_page:
+    # tests/test_student_copies.py); the markdown: tests/test_student_markdown.py
+    book = make_student.load_book()
+    convert = make_student._Converter(book, book.document_of(original))
     sources = [c.source for c in copy.cells if c.cell_type == "code"]
-    it = iter(c.source for c in kept if c.cell_type == "code")
+    it = iter(convert.code(c.source) for c in kept if c.cell_type == "code")
     assert all(any(s == k for k in it) for s in sources)
+    assert len(sources) >= sum(c.cell_type == "code" for c in kept) - 3 - 2 * (
+        sum(c.source.startswith("::: {#exr-") for c in original.cells))
     dropped = len(original.cells) - len(copy.cells)
     n_exercises = sum(c.source.startswith("::: {#exr-") for c in original.cells)
     assert dropped >= 3 * n_exercises

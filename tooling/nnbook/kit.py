@@ -5,16 +5,19 @@
 ``make student`` runs it after writing the student notebooks. The zip holds one
 folder, ``neural-networks-student-kit/``::
 
-    README.md                 install, open, hand in
-    requirements.txt          the book's exact pins (pip)
+    README.md                 install (with the CPU-only build of torch), open, hand in
+    requirements.txt          the book's exact pins (pip), commented for students
     environment.yml           the same for conda
-    notebooks/NN-*.ipynb      the student notebooks (no solutions, no outputs)
+    notebooks/*.ipynb         the student notebooks (no solutions, no outputs), and the
+                              notation appendix as a notebook (notation.ipynb)
     notebooks/*.py            the helper modules they import (found by reading the imports)
-    data/*.csv                the datasets
+    data/<name>               only a data file that a shipped notebook or helper names
 
 The helpers sit beside the notebooks, so ``import nnhelpers as nh`` works from
-JupyterLab without installing anything of the book; ``nnhelpers`` finds
-``data/`` one folder up, as in the repository. The build refuses to write a kit
+JupyterLab without installing anything of the book. In the kit the helpers take the
+notebooks' folder as the book's folder (:data:`HELPER_ROOT`), so that everything a
+notebook writes, its files and the result cache, goes to one ``notebooks/_output/``.
+The build refuses to write a kit
 in which a file holds a solution cell or a readable answer
 (:func:`nnexercises.find_answers`; a notebook is searched for its own exercises'
 answers, every other file for all of them).
@@ -47,14 +50,44 @@ everything they need to run on your own computer. Each exercise has an
 
 ## Install (once)
 
-You need Python 3.11. In this folder, either with pip:
+You need **Python 3.11** (the book's printed numbers were made with it). Check
+with `python3.11 --version` (Windows: `py -3.11 --version`). To get it: on Windows and
+macOS, the installer of Python 3.11 from <https://www.python.org/downloads/>; on Linux,
+your package manager (Debian/Ubuntu: `sudo apt install python3.11 python3.11-venv`; on
+Ubuntu releases without it, the "deadsnakes" PPA), or conda (below).
+
+In this folder, with pip. On **Linux and Windows**, install the CPU-only build of torch
+first, as PyTorch's own install page (<https://pytorch.org/get-started/locally/>)
+says: the plain `pip install torch` on Linux downloads the build for NVIDIA GPUs, over
+3 GB, which the book does not need.
 
 ```bash
+# Linux
 python3.11 -m venv .venv
-.venv/bin/python -m pip install -r requirements.txt      # Windows: .venv\\Scripts\\python
+.venv/bin/python -m pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+.venv/bin/python -m pip install -r requirements.txt
 ```
 
-or with conda:
+```bat
+rem Windows
+py -3.11 -m venv .venv
+.venv\\Scripts\\python -m pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+.venv\\Scripts\\python -m pip install -r requirements.txt
+```
+
+```bash
+# macOS: PyPI's torch is already the CPU (and Apple GPU) build
+python3.11 -m venv .venv
+.venv/bin/python -m pip install -r requirements.txt
+```
+
+Expect about 350 MB of downloads (torch's CPU build is about 190 MB of it) and
+1.6 GB on disk once installed; it takes 3 to 10 minutes, depending on your
+connection. If pip reports `No matching distribution found for torch==2.13.0`,
+your Python is not 3.11 (or not 64-bit).
+
+Or with conda, which installs Python 3.11 itself (`environment.yml` takes torch's
+CPU-only build from PyTorch's index):
 
 ```bash
 conda env create -f environment.yml
@@ -72,8 +105,10 @@ were made with.
 
 Run each notebook from the top ("Run > Run All Cells" once, then cell by cell).
 Keep the `.py` files next to the notebooks: they are the book's helpers
-(`import nnhelpers as nh`). Files a notebook writes go to `_output/`; `data/`
-holds the datasets as CSV files.
+(`import nnhelpers as nh`). `notation.ipynb` is the book's Appendix A, the
+notation every chapter uses. Everything a notebook writes (files, and the results
+it keeps so that a second run is quick) goes to `notebooks/_output/`; delete that
+folder to start afresh. The interactive figures are on the book's web pages.
 
 ## Hand in
 
@@ -86,6 +121,40 @@ holds the datasets as CSV files.
   All Cells" works and does not take much longer than the original notebook.
 - Do not hand in a notebook under another chapter's name.
 """
+
+
+REQUIREMENTS_HEADER = """\
+# The exact versions the book's printed numbers were made with (Python 3.11).
+# Linux and Windows: install torch's CPU-only build first (README.md), as PyTorch's
+# install page says; pip then keeps it:
+#   python -m pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+#   python -m pip install -r requirements.txt
+# macOS: only the second line.
+"""
+
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+HELPER_ROOT = ("ROOT = Path(__file__).resolve().parent.parent",
+               "ROOT = Path(__file__).resolve().parent      # student kit: the notebooks' folder")
+"""The line of the helpers that names the book's folder, and what it says in the kit (one
+``_output/`` beside the notebooks for what they write and for the result cache)."""
+
+
+def kit_requirements(text: str) -> str:
+    """The book's requirements.txt with the student's comments instead of the repository's."""
+    pins = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    return REQUIREMENTS_HEADER + "\n".join(pins) + "\n"
+
+
+def kit_helper(path: Path) -> bytes:
+    """A helper module as shipped: its ROOT is the notebooks' folder (:data:`HELPER_ROOT`)."""
+    text = path.read_text()
+    if "ROOT = " in text and "_output" in text:
+        if HELPER_ROOT[0] not in text:
+            raise SystemExit(f"{path.name}: the kit sets ROOT to the notebooks' folder but cannot "
+                             f"find {HELPER_ROOT[0]!r}; update kit.HELPER_ROOT")
+        text = text.replace(HELPER_ROOT[0], HELPER_ROOT[1])
+    return text.encode()
 
 
 def imported_modules(source: str) -> set[str]:
@@ -128,8 +197,13 @@ def kit_environment(text: str) -> str:
     lines = [ln for ln in text.splitlines() if ln.strip() != "- -e ."]
     out = "\n".join(lines) + "\n"
     out = re.sub(r"(?m)^#.*\n", "", out)      # the repository's own comments
+    # torch's CPU-only build: pip takes 2.13.0+cpu from PyTorch's index on Linux and Windows
+    # (the same wheel as PyPI's on macOS), not the multi-GB build for NVIDIA GPUs
+    out = re.sub(r"(?m)^(\s*)- pip:\n", r"\g<0>\1    - --extra-index-url "
+                 + CPU_INDEX + "\n", out, count=1)
     return ("# Conda environment of the student kit: `conda env create -f environment.yml`,\n"
-            "# `conda activate nn-course-book`, `jupyter lab notebooks`.\n" + out)
+            "# `conda activate nn-course-book`, `jupyter lab notebooks`. The extra index is\n"
+            "# PyTorch's, for its CPU-only build (no multi-GB download for NVIDIA GPUs).\n" + out)
 
 
 def kit_files(notebooks_dir: Path = DEFAULT_NOTEBOOKS) -> dict[str, bytes]:
@@ -139,14 +213,16 @@ def kit_files(notebooks_dir: Path = DEFAULT_NOTEBOOKS) -> dict[str, bytes]:
         raise SystemExit(f"no student notebooks in {notebooks_dir}: run `make student` "
                          "(or tooling/nnbook/student.py) first")
     files = {"README.md": README.encode(),
-             "requirements.txt": (ROOT / "requirements.txt").read_bytes(),
+             "requirements.txt": kit_requirements((ROOT / "requirements.txt").read_text()).encode(),
              "environment.yml": kit_environment((ROOT / "environment.yml").read_text()).encode()}
     for path in notebooks:
         files[f"notebooks/{path.name}"] = path.read_bytes()
     for path in helper_modules(notebooks):
-        files[f"notebooks/{path.name}"] = path.read_bytes()
+        files[f"notebooks/{path.name}"] = kit_helper(path)
+    shipped = "\n".join(content.decode("utf-8", errors="replace") for content in files.values())
     for path in sorted((ROOT / "data").glob("*.csv")):
-        files[f"data/{path.name}"] = path.read_bytes()
+        if path.name in shipped:            # only data a notebook or helper reads
+            files[f"data/{path.name}"] = path.read_bytes()
     return files
 
 

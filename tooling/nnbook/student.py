@@ -39,6 +39,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,6 +114,12 @@ class Document:
     appendix: bool
     title: str = ""
     notebook: bool = False
+
+    @property
+    def student_copy(self) -> str:
+        """File name of this document's student copy ("" if it has none): every notebook,
+        and every Markdown appendix (the notation page), made a notebook."""
+        return Path(self.path).stem + ".ipynb" if self.notebook or self.appendix else ""
 
 
 @dataclass
@@ -316,6 +323,41 @@ def load_book(root: Path = ROOT) -> Book:
 # --------------------------------------------------------------------------
 
 _REF = re.compile(r"(?<![\w@\\])(-?)@((fig|sec|eq|exr|tbl)-[\w-]*\w)")
+
+EXPLORER_SENTENCE = r"On the book's web page, the explorer below"
+"""How a chapter introduces an interactive figure of its web page (rewritten: a student
+copy has no explorer below, and says where the page is)."""
+
+STUDENT_WORDING = [
+    (r"\s*The next cell hands it [^.]*\.", ""),                # the nh.to_page cell is gone
+    (r"from the book's `scripts/` folder", "from the helper modules beside this notebook"),
+    (r"the book's `scripts/` folder", "the helper modules beside this notebook"),
+    (r"`scripts/(\w+\.py)`", r"`\1` (beside this notebook)"),
+    (r"scripts/(\w+\.py)", r"\1"),
+    (r"\s*\(the solution says[^)]*\)", ""),                     # students have no solution
+]
+"""(regex, replacement) for what the book says about its repository that is not so in the
+student kit. ``tests/test_student_copies.py`` fails on any leftover."""
+
+
+def _without_to_page(source: str) -> str:
+    """``source`` without its top-level ``nh.to_page(...)`` statements."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    drop = set()
+    for node in tree.body:
+        call = node.value if isinstance(node, ast.Expr) else None
+        if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                and call.func.attr == "to_page"):
+            drop.update(range(node.lineno, node.end_lineno + 1))
+    if not drop:
+        return source
+    kept = [ln for k, ln in enumerate(source.split("\n"), 1) if k not in drop]
+    return "\n".join(kept).strip("\n")
 _CITE_BRACKET = re.compile(r"\[([^\[\]]*?-?@[\w:.-]+[^\[\]]*)\](?!\()")
 _BARE_CITE = re.compile(r"(?<![\w@\\/.])(-?)@([A-Za-z][\w:.-]*\w)")
 
@@ -336,19 +378,20 @@ class _Converter:
         if self.book.site_url:
             return f"[{text}]({self.book.page_url(target_doc, anchor)})"
         doc = self.book.documents.get(target_doc)
-        if doc and doc.notebook and self.doc and self.doc.notebook:
-            return f"[{text}]({Path(target_doc).name})"
+        if doc and doc.student_copy and self.doc and self.doc.student_copy:
+            return f"[{text}]({doc.student_copy})"
         return text
 
-    def ref(self, m: re.Match) -> str:
+    def ref(self, m: re.Match, plain: bool = False) -> str:
         suppress, label = m.group(1), m.group(2)
         target = self.book.labels.get(label)
         if target is None:
-            return f"{REF_KINDS[m.group(3)].lower()} *{label.split('-', 1)[1]}*"
+            name = label.split('-', 1)[1]
+            return f"{REF_KINDS[m.group(3)].lower()} {name if plain else '*' + name + '*'}"
         text = target.text
         if suppress:
             text = text.split(" ", 1)[-1]
-        return self._link(text, target.doc, label)
+        return text if plain else self._link(text, target.doc, label)
 
     def _cite_one(self, key: str, suppress: bool, bracketed: bool) -> str | None:
         if key not in self.book.bib:
@@ -398,8 +441,6 @@ class _Converter:
 
     def qmd_link(self, m: re.Match) -> str:
         text, target, anchor = m.group(1), m.group(2), (m.group(3) or "")[1:]
-        if not self.book.site_url:
-            return text
         resolved = (Path(self.path).parent / target) if self.path else Path(target)
         parts = []
         for part in resolved.parts:
@@ -407,17 +448,66 @@ class _Converter:
                 parts = parts[:-1]
             elif part != ".":
                 parts.append(part)
+        if not self.book.site_url:
+            return self._link(text, "/".join(parts), "")
         return f"[{text}]({self.book.page_url('/'.join(parts), anchor)})"
 
+    def web_page(self) -> str:
+        """Where this chapter's interactive figures are: a link when ``site-url`` is set."""
+        if self.book.site_url and self.path:
+            return f"[this chapter's web page]({self.book.page_url(self.path)})"
+        return "this chapter's page of the book's web site"
+
     def shortcode(self, m: re.Match) -> str:
-        if "include" in m.group(0) and "_explorers" in m.group(0):
-            where = (f"[this chapter's web page]({self.book.page_url(self.path)})"
-                     if self.book.site_url and self.path else "this chapter's web page")
-            return f"*An interactive figure on {where} lets you try this out.*"
+        if "include" in m.group(0) and "_explorers" in m.group(0) and not self.explained:
+            return f"*An interactive figure on {self.web_page()} lets you try this out.*"
         return ""
 
     # -- blocks -----------------------------------------------------------------
     def markdown(self, source: str) -> str:
+        self.explained = bool(re.search(EXPLORER_SENTENCE, source))
+        return self._wording(self._markdown(source))
+
+    def _wording(self, text: str) -> str:
+        """What the book's text says about the repository and the web pages, said as it
+        is for a student with the kit (see :data:`STUDENT_WORDING`)."""
+        text = re.sub(EXPLORER_SENTENCE, f"On {self.web_page()}, an explorer", text)
+        for pattern, replacement in STUDENT_WORDING:
+            text = re.sub(pattern, replacement, text)
+        return text
+
+    def code(self, source: str) -> str:
+        """A code cell as a student sees it: no Quarto cell options (``#| label``,
+        ``#| code-fold``, ``#| fig-alt`` over several lines), the caption as a comment
+        ("# Figure 7.1: ..."), references in comments and docstrings as text, and no
+        ``nh.to_page(...)`` (it hands data to the web page; it prints nothing useful here)."""
+        lines, options, k = source.split("\n"), {}, 0
+        while k < len(lines) and lines[k].startswith("#|"):
+            key = re.match(r"#\|\s*([\w-]+)\s*:\s*(.*)$", lines[k])
+            value = [key.group(2)] if key else []
+            k += 1
+            while k < len(lines) and re.match(r"#\|\s{2,}\S|#\|\s*$", lines[k]):
+                value.append(lines[k][2:].strip())
+                k += 1
+            if key:
+                options[key.group(1)] = " ".join(v for v in value if v not in (">", ">-", "|"))
+        body = "\n".join(lines[k:])
+        caption = options.get("fig-cap", "").strip().strip("'\"")
+        if caption:
+            label = self.book.labels.get(options.get("label", ""))
+            caption = "\n".join(textwrap.wrap(
+                f"{label.text + ': ' if label else ''}{self._plain(caption)}", 88,
+                initial_indent="# ", subsequent_indent="# ")) + "\n"
+        body = _without_to_page(body)
+        body = _REF.sub(lambda m: self.ref(m, plain=True), body)
+        return (caption + body) if body.strip() else ""
+
+    def _plain(self, text: str) -> str:
+        """Inline markup as plain text (for a comment)."""
+        text = _REF.sub(lambda m: self.ref(m, plain=True), text)
+        return re.sub(r"\[([^\[\]]+)\]\([^)]*\)", r"\1", text)
+
+    def _markdown(self, source: str) -> str:
         out: list[str] = []
         stack: list[dict] = []          # open divs: {"kind": "exr"|"callout"|"other", "titled": bool}
         in_code = False
@@ -555,6 +645,9 @@ def student_copy(nb: nbformat.NotebookNode, book: Book | None = None) -> nbforma
     doc = book.document_of(out)
     convert = _Converter(book, doc)
     for cell in out.cells:
+        if cell.cell_type == "code":
+            cell.source = convert.code(cell.source)
+            continue
         if cell.cell_type != "markdown":
             continue
         if LINK_TAG in cell.get("metadata", {}).get("tags", []):
@@ -562,17 +655,39 @@ def student_copy(nb: nbformat.NotebookNode, book: Book | None = None) -> nbforma
                 "nh.check(" in c.source for c in out.cells if c.cell_type == "code"))
             continue
         cell.source = convert.markdown(cell.source)
+    out.cells = [c for c in out.cells if c.cell_type != "code" or c.source.strip()]
     mark_exercise_cells(out)           # for grading (nnbook.cells)
     return out
+
+
+def appendix_copy(path: Path, book: Book) -> nbformat.NotebookNode:
+    """The student copy of a Markdown appendix (``.qmd``, e.g. the notation page): a
+    notebook of one markdown cell, converted as the chapters' markdown is."""
+    text = path.read_text()
+    text = re.sub(r"\A---\n.*?\n---\n", "", text, flags=re.S)          # YAML front matter
+    text = re.sub(r'^::: \{\.content-visible when-profile="solutions"\}.*?^:::\s*$', "",
+                  text, flags=re.S | re.M)
+    rel = path.resolve().relative_to(ROOT.resolve()) if path.resolve().is_relative_to(
+        ROOT.resolve()) else Path(path.name)
+    doc = book.documents.get(str(rel)) or next(
+        (d for d in book.documents.values() if Path(d.path).name == path.name), None)
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_markdown_cell(_Converter(book, doc).markdown(text)))
+    return nb
 
 
 def main(source: str, target: str) -> None:
     out = Path(target)
     out.mkdir(parents=True, exist_ok=True)
-    book = load_book(Path(source).resolve().parent)
+    root = Path(source).resolve().parent
+    book = load_book(root)
     for path in sorted(Path(source).glob("*.ipynb")):
         nbformat.write(student_copy(nbformat.read(path, as_version=4), book), out / path.name)
         print(f"wrote {out / path.name}")
+    for doc in book.documents.values():          # the Markdown appendices (notation)
+        if doc.student_copy and not doc.notebook:
+            nbformat.write(appendix_copy(root / doc.path, book), out / doc.student_copy)
+            print(f"wrote {out / doc.student_copy}")
 
 
 if __name__ == "__main__":
