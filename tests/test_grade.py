@@ -58,6 +58,8 @@ def _plant(folder):
                                "os.chdir('sub')\nopen('../../grade-was-here.txt', 'w').write('x')\n"
                                "cache = os.environ['NNBOOK_CACHE_DIR']\n"
                                "assert os.listdir(cache) == ['seed.txt']\n"
+                               "mounts = [ln.split()[4] for ln in open('/proc/self/mountinfo')]\n"
+                               "assert cache in mounts, 'the cache copy is no private mount'\n"
                                "open(os.path.join(cache, 'poison.pkl'), 'w').write('x')")
     anna.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout",
                                                     text="y" * 30_000_000)]

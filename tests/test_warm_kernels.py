@@ -7,6 +7,7 @@ ways back to a fresh one.
 
 import asyncio
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -464,3 +465,51 @@ def test_forks_share_the_servers_hash_seed_as_documented(light_server, monkeypat
     fresh = [subprocess.run([sys.executable, "-c", "print(hash('nnbook'))"], capture_output=True,
                             text=True).stdout for _ in range(2)]
     assert hashes[0] == hashes[1] and fresh[0] != fresh[1]
+
+
+def test_a_kernel_cannot_write_into_another_kernels_cache_copy(light_server, monkeypatch,
+                                                                tmp_path):
+    """Kernel B gets its cache copy as a private folder; kernel A, which knows its path (as a
+    submission finds it: /tmp, B's environment), writes a pickle there and into the seed;
+    B never sees either. The seed file changed after the grader recorded its digest is left
+    out of later copies."""
+    seed, target = tmp_path / "seed", tmp_path / "b-cache"
+    (seed / "ab").mkdir(parents=True)
+    (seed / "ab" / "fit.pkl").write_bytes(b"a cached fit")
+    (seed / "ab" / "other.pkl").write_bytes(b"another fit")
+    target.mkdir()
+    spec = {"seed": str(seed), "target": str(target), "files": warm_kernels.manifest(seed)}
+    monkeypatch.setenv(warm_kernels.PRIVATE_CACHE_ENV, json.dumps(spec))
+    monkeypatch.setenv("NNBOOK_CACHE_DIR", str(target))
+    go_r, go_w = os.pipe()
+    out_r, out_w = os.pipe()
+    victim = _fork(light_server[1], "import os, sys\nsys.stdin.readline()\nprint(sorted("
+                   "str(p.relative_to(os.environ['NNBOOK_CACHE_DIR'])) for p in __import__("
+                   "'pathlib').Path(os.environ['NNBOOK_CACHE_DIR']).rglob('*.pkl')), "
+                   "os.environ['NNBOOK_CACHE_DIR'])", monkeypatch, stdin=go_r, stdout=out_w)
+    os.close(go_r)
+    os.close(out_w)
+    monkeypatch.delenv(warm_kernels.PRIVATE_CACHE_ENV)
+    time.sleep(1)                                     # the victim has mounted its copy
+    attacker = _fork(light_server[1], f"import os\nfor folder in ({str(target)!r}, "
+                     f"{str(seed / 'ab')!r}):\n    os.makedirs(folder, exist_ok=True)\n"
+                     "    open(os.path.join(folder, 'poison.pkl'), 'wb').write(b'x')\n"
+                     f"open({str(seed / 'ab' / 'other.pkl')!r}, 'wb').write(b'changed')",
+                     monkeypatch)
+    assert attacker.wait(30) == 0
+    assert (target / "poison.pkl").exists()            # it wrote where the path leads...
+    os.write(go_w, b"go\n")
+    os.close(go_w)
+    assert victim.wait(30) == 0
+    with os.fdopen(out_r) as f:
+        seen = f.read()
+    assert seen.startswith("['ab/fit.pkl', 'ab/other.pkl']"), seen    # ...which B never sees
+    # a later kernel's copy leaves out the seed file changed since the digests were taken
+    monkeypatch.setenv(warm_kernels.PRIVATE_CACHE_ENV, json.dumps(spec))
+    read, write = os.pipe()
+    later = _fork(light_server[1], "import os; print(sorted(os.listdir(os.path.join("
+                  "os.environ['NNBOOK_CACHE_DIR'], 'ab'))))", monkeypatch, stdout=write)
+    os.close(write)
+    assert later.wait(30) == 0
+    with os.fdopen(read) as f:
+        assert f.read().strip() == "['fit.pkl']"

@@ -417,7 +417,8 @@ def _client_class():
 async def _run(nb, result: NotebookResult, reads: dict[int, list[str]], workdir: Path,
                timeout: float, memory_mb: int, file_mb: int, max_output_mb: float,
                prelude: str = "", cache: str = "off", cpus_per_kernel: int = 1,
-               cell_timeout: float = DEFAULT_CELL_TIMEOUT, numbers: dict | None = None) -> None:
+               cell_timeout: float = DEFAULT_CELL_TIMEOUT, numbers: dict | None = None,
+               private_cache: dict | None = None) -> None:
     import nbformat
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
@@ -437,6 +438,8 @@ async def _run(nb, result: NotebookResult, reads: dict[int, list[str]], workdir:
                # applied by the warm server in the forked kernel before any of its code runs
                **{warm_kernels.LIMITS_ENV: warm_kernels.limits_text(
                    {"AS": memory_mb * 2**20, "FSIZE": file_mb * 2**20})})
+    if private_cache:       # a forked kernel fills a cache folder only it can see
+        env[warm_kernels.PRIVATE_CACHE_ENV] = json.dumps(private_cache)
     pending = [name for names in reads.values() for name in names]
     roles = _cell_roles(nb)
 
@@ -565,11 +568,15 @@ def grade_notebook(path: str, student: str, chapter: str, timeout: float = DEFAU
                    memory_mb: int = DEFAULT_MEMORY_MB, file_mb: int = DEFAULT_FILE_MB,
                    max_output_mb: float = DEFAULT_MAX_OUTPUT_MB, prelude: str = "",
                    cache_seed: str | None = None, cpus_per_kernel: int = 1,
-                   cell_timeout: float = DEFAULT_CELL_TIMEOUT, numbers: dict | None = None) -> dict:
+                   cell_timeout: float = DEFAULT_CELL_TIMEOUT, numbers: dict | None = None,
+                   cache_files: dict | None = None) -> dict:
     """Run one submission in a fresh kernel and judge its exercises; never raises.
 
     ``cache_seed``: a result cache (see :func:`nnhelpers.cache_dir`) that the
-    kernel gets a private copy of; None turns the cache off. ``numbers``:
+    kernel gets a private copy of; None turns the cache off. ``cache_files``: the
+    seed's files and their digests (:func:`warm_kernels.manifest`), recorded before any
+    kernel ran: a forked kernel then gets its copy in a folder no other process can
+    write, made of the files that still have those digests. ``numbers``:
     {exercise: "4.2"}, to name exercises as the student copies do.
     """
     start = time.perf_counter()
@@ -594,13 +601,17 @@ def grade_notebook(path: str, student: str, chapter: str, timeout: float = DEFAU
             try:
                 workdir.mkdir()
                 (workdir / Path(path).name).write_text(json.dumps(_code_only(nb)))
-                cache = "off"
+                cache, private = "off", None
                 if cache_seed is not None:      # a private copy: what a kernel writes there
                     cache = str(scratch / "cache")          # (pickles) no other kernel reads
-                    shutil.copytree(cache_seed, cache)
+                    if cache_files is not None and warm_kernels.server_address():
+                        os.mkdir(cache)         # the forked kernel mounts its own over it
+                        private = {"seed": cache_seed, "target": cache, "files": cache_files}
+                    else:
+                        shutil.copytree(cache_seed, cache)
                 asyncio.run(_run(nb, result, reads, workdir, timeout, memory_mb, file_mb,
                                  max_output_mb, prelude, cache, cpus_per_kernel,
-                                 cell_timeout, numbers))
+                                 cell_timeout, numbers, private))
             finally:
                 _remove(scratch)
     except Exception as error:  # a bug or a surprise: fail this notebook, not the class
@@ -732,12 +743,13 @@ def grade_class(folder: Path, out: Path, jobs: int = 2, timeout: float = DEFAULT
     results, start = [], time.perf_counter()
     seed_holder = tempfile.TemporaryDirectory(prefix="nnbook-grade-cache-")
     seed = _cache_seed(cache, Path(seed_holder.name) / "cache")
+    cache_files = warm_kernels.manifest(seed) if seed else None    # before any kernel runs
     warm_server = warm_kernels.serving() if warm else warm_kernels.turned_off()
     with seed_holder, warm_server, ProcessPoolExecutor(max(1, jobs)) as pool:
         futures = {pool.submit(grade_notebook, str(chosen[k]), k[0], k[1], timeout, memory_mb,
                                file_mb, max_output_mb, prelude, seed,
                                max(1, (os.cpu_count() or 1) // max(1, jobs)),
-                               cell_timeout, numbers): k for k in order}
+                               cell_timeout, numbers, cache_files): k for k in order}
         for done, future in enumerate(as_completed(futures), 1):
             student, chapter = futures[future]
             try:

@@ -104,6 +104,12 @@ it starts or is imported: a kernel whose value differs from the server's starts 
 ``PYTHONPATH`` and ``PYTHONDONTWRITEBYTECODE`` are the exceptions: the forked kernel
 rebuilds ``sys.path`` and sets ``sys.dont_write_bytecode`` from its own values."""
 
+PRIVATE_CACHE_ENV = "NNBOOK_PRIVATE_CACHE"
+"""Environment variable of a kernel request: JSON ``{"seed": folder, "target": folder,
+"files": {relative path: sha256}}``. The forked kernel gets ``target`` as a folder no
+other process can write (:func:`_private_cache`), filled with the seed's files whose
+content still has the digest given (a file changed since is left out: a cache miss)."""
+
 INLINE = "module://matplotlib_inline.backend_inline"
 STARTUP_SECONDS = 60
 """How long a client waits for the server's answer (it may still be importing)."""
@@ -361,7 +367,7 @@ def _serve(path: str, libraries) -> None:
 
 
 _STARTED_WITH = set(os.environ)
-PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 1, 4, 36
 
 
 def _prctl(option: int, value: int) -> None:
@@ -417,6 +423,58 @@ def _refuse_threads(native_after_imports: int) -> None:
             "and fork() copies only one of them (a lock another holds would stay locked in "
             "the kernel): refusing to fork. A library in warm_kernels.LIBRARIES started a "
             "thread; take it out of the list")
+
+
+def manifest(folder: str | Path) -> dict:
+    """{relative path: sha256} of every file under ``folder`` (for :data:`PRIVATE_CACHE_ENV`)."""
+    import hashlib
+
+    folder = Path(folder)
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _private_cache(spec: dict) -> None:
+    """In the forked child: mount a private ``tmpfs`` at ``spec["target"]`` and fill it.
+
+    The child enters a user and mount namespace of its own (Linux, unprivileged), so the
+    folder it sees at ``target`` exists in no other process's view of the files: another
+    kernel that writes to the same path writes to the empty folder beneath. The child is
+    made non-dumpable, so that no other process of the user can reach its files through
+    ``/proc/<pid>/root`` either. The seed's files are copied only if they still have the
+    digest the grader recorded before any kernel ran (a kernel may have written into the
+    seed)."""
+    import ctypes
+    import hashlib
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    uid, gid = os.getuid(), os.getgid()
+    clone_newuser, clone_newns = 0x10000000, 0x00020000
+    if libc.unshare(clone_newuser | clone_newns) != 0:
+        raise OSError(ctypes.get_errno(), "unshare: " + os.strerror(ctypes.get_errno()))
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
+                       ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+    target = os.fsencode(spec["target"])
+    os.makedirs(target, exist_ok=True)
+    ms_nosuid, ms_nodev = 2, 4
+    if libc.mount(b"tmpfs", target, b"tmpfs", ms_nosuid | ms_nodev, b"mode=0700") != 0:
+        raise OSError(ctypes.get_errno(), "mount: " + os.strerror(ctypes.get_errno()))
+    _prctl(PR_SET_DUMPABLE, 0)
+    seed = Path(spec["seed"])
+    for rel, digest in spec.get("files", {}).items():
+        source = seed / rel
+        if ".." in Path(rel).parts or source.is_symlink():
+            continue
+        try:
+            data = source.read_bytes()
+        except OSError:
+            continue
+        if hashlib.sha256(data).hexdigest() == digest:
+            copy = Path(spec["target"]) / rel
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_bytes(data)
 
 
 def limits_text(limits: dict) -> str:
@@ -479,6 +537,7 @@ def _fork_kernel(conn, base_path: list[str], sensitive: tuple, set_by_imports: d
         env.pop("NNBOOK_WARM_LOG", None)          # ipykernel's poller ends the kernel when
         env["JPY_PARENT_PID"] = str(os.getpid())  # the server ends
         limits = env.pop(LIMITS_ENV, "")
+        private = json.loads(env.pop(PRIVATE_CACHE_ENV, "") or "null")
         for item in filter(None, limits.split(",")):
             if item.partition("=")[0] not in ("AS", "FSIZE", "CPU", "NPROC", "NOFILE") or \
                     not item.partition("=")[2].isdigit():
@@ -491,6 +550,13 @@ def _fork_kernel(conn, base_path: list[str], sensitive: tuple, set_by_imports: d
                 os.close(ready_r)
                 os.setsid()
                 _take_limits(limits)              # before any of the kernel's code
+                if private:
+                    try:
+                        _private_cache(private)
+                    except Exception as error:    # no namespaces here: no cache, not a shared one
+                        env["NNBOOK_CACHE_DIR"] = "off"
+                        print(f"warm_kernels: no private result cache ({error}); the cache "
+                              "is off for this kernel", file=sys.stderr)
                 os.close(ready_w)                 # tells the server: own session now
                 for item in close_in_child:
                     with contextlib.suppress(Exception):
