@@ -1,6 +1,7 @@
 """Grade a class's student notebooks: a folder of submissions in, a gradebook out.
 
-    python -m nnbook.grade SUBMISSIONS [--out DIR] [--timeout 600] [--jobs 2]
+    python -m nnbook.grade SUBMISSIONS [--out DIR] [--chapters 01,04] [--cell-timeout 120]
+                           [--timeout 600] [--jobs 2]
     make grade SUBMISSIONS=path/to/folder            # the same, writing to _grades/
 
 **Layout of the submissions folder.** One sub-folder per student, or one file-name
@@ -17,8 +18,8 @@ Other files are ignored.
 **What happens to each submission.** It is copied (the code cells only, outputs
 dropped) into an empty temporary folder and run there top to bottom, as
 "Restart Kernel and Run All Cells" would, in a new kernel process of this Python
-environment with a time limit per notebook, a memory limit and a file-size limit,
-two notebooks at a time. On Linux each kernel is forked from one process that
+environment with a time limit per cell (so that an endless loop stops soon), one
+per notebook, a memory limit and a file-size limit, two notebooks at a time. On Linux each kernel is forked from one process that
 has imported the libraries (``warm_kernels``), which saves a few seconds of
 imports per notebook and shares nothing with other submissions (``--fresh-kernels``
 starts each as a new interpreter instead). The submitted file is only read. Right before each
@@ -28,13 +29,9 @@ as plain JSON data (numbers, strings, nested lists) and computes the verdict
 never read, so editing the check cell, printing "Correct!" or redefining
 ``nh.check`` earns nothing, and the answer key is never sent to a student kernel.
 
-**How the exercises are found.** ``make student`` marks each exercise's answer cell
-(``answer = ...``) and check cell (``nh.check("name", answer)``) with the cell
-metadata ``{"nnbook": {"exercise": name, "role": "answer" | "check"}}``, which
-JupyterLab keeps when a cell is edited, moved or copied. In a notebook without
-those marks (an old copy, another editor), the check cell is found by its
-``nh.check("name"`` call and the answer cell is the nearest code cell above it
-that assigns ``answer``. Then, for each exercise:
+**How the exercises are found**: by the marks ``make student`` writes into the
+cells' metadata, or by the check calls (the convention: :mod:`nnbook.cells`).
+Then, for each exercise:
 
 * the answer read is the value of ``answer`` just before the first check cell
   that follows the exercise's (last) answer cell, so cells a student inserts
@@ -52,28 +49,40 @@ that assigns ``answer``. Then, for each exercise:
 the feedback and the summary: not valid JSON or not a notebook, another
 chapter's notebook under this chapter's name, an exception in a student cell
 (run stops there, as Run All does: the exercises before it count, the rest are
-"not checked", and the failing cell is named), the time limit, a kernel that dies
-(memory, a crash), more output than ``--max-output-mb``.
+"not checked", and the failing cell, its line and the exercise it belongs to are
+named), a time limit, a kernel that dies (memory, a crash), more output than
+``--max-output-mb``.
+
+**The assignment.** ``--chapters 01,04`` grades those chapters only: the gradebook's
+columns, "out of" and the feedback count them alone; other chapters' files are
+reported, not graded.
 
 **Outputs** (in ``--out``): ``gradebook.csv`` (a row per student; a column per
-exercise with 1 for correct and 0 otherwise, empty when the chapter was not
-handed in; a total per chapter, the overall total, and the problems),
-``feedback/<student>.md`` (each exercise: correct / not quite with the hint the
-student saw / not answered / not checked and why), ``results.json`` (everything,
-machine-readable); a summary is printed at the end.
+exercise, named as the student copies number it, "1.1 params-4323", with 1 for
+correct and 0 otherwise; exercise columns and chapter totals empty when the chapter
+was not handed in; the overall total, "out of", and the problems),
+``feedback/<student>.md`` (each exercise: correct / not quite with the value read
+and the hint the student saw / not answered / not checked and why),
+``results.json`` (everything, the value read for each answer included); a summary
+is printed at the end.
 
 **The result cache.** Each kernel gets a private copy of the book's result cache
 (``_output/cache``, see ``nnhelpers.cache_dir``; ``make test`` fills it), so a fit a
 student did not change is read instead of recomputed (``--cache off`` to turn it
 off, or ``--cache FOLDER``). Private, because cache entries are pickles: what one
-kernel writes there, no other kernel ever loads.
+kernel writes there, no other kernel ever loads. A forked kernel's copy is a
+``tmpfs`` in a user and mount namespace of its own, which no other process sees,
+made of the snapshot's files whose digests were recorded before any kernel ran
+(``warm_kernels``); where Linux allows no such namespace, that kernel runs with the
+cache off. (A kernel started fresh, ``--fresh-kernels``, gets a plain copy.)
 
-**This runs untrusted code.** The temporary folder, the time, memory and
-file-size limits, and killing the kernel's whole process group at the end,
-protect against accidents, not against a student who means harm: a submission
-can read and write anything the grading user can. Run the
-grader as a separate user with no access to anything else, or in a container
-(README.md, "Grading").
+**This runs untrusted code.** The temporary folder, the limits (set in the forked
+kernel before any of its code runs), the private cache copy, a warm server that
+refuses requests from kernels and their descendants, and killing the kernel's
+whole process group at the end stop accidents and the attacks the tests plant;
+they do not stop a student who means harm from reading or writing what the grading
+user can elsewhere. Run the grader as a separate user with no access to anything
+else, or in a container (README.md, "Grading").
 """
 
 from __future__ import annotations
