@@ -112,3 +112,13 @@ def test_the_built_zip_holds_the_same_files(kit, tmp_path):
     with zipfile.ZipFile(target) as zf:
         names = {n.split("/", 1)[1] for n in zf.namelist()}
     assert names == set(kit)
+
+
+def test_with_a_site_url_the_explorer_sentence_links_to_the_chapters_page():
+    book = make_student.load_book(ROOT)
+    book.site_url = "https://example.org/nn-book"
+    path = ROOT / "chapters" / "07-gradient-descent.ipynb"
+    copy = make_student.student_copy(nbformat.read(path, as_version=4), book)
+    text = "\n".join(c.source for c in copy.cells if c.cell_type == "markdown")
+    assert ("On [this chapter's web page](https://example.org/nn-book/chapters/"
+            "07-gradient-descent.html), an explorer") in text
