@@ -199,8 +199,9 @@ def kit_environment(text: str) -> str:
     out = re.sub(r"(?m)^#.*\n", "", out)      # the repository's own comments
     # torch's CPU-only build: pip takes 2.13.0+cpu from PyTorch's index on Linux and Windows
     # (the same wheel as PyPI's on macOS), not the multi-GB build for NVIDIA GPUs
-    out = re.sub(r"(?m)^(\s*)- pip:\n", r"\g<0>\1    - --extra-index-url "
-                 + CPU_INDEX + "\n", out, count=1)
+    if CPU_INDEX not in out:
+        out = re.sub(r"(?m)^(\s*)- pip:\n", r"\g<0>\1    - --extra-index-url "
+                     + CPU_INDEX + "\n", out, count=1)
     return ("# Conda environment of the student kit: `conda env create -f environment.yml`,\n"
             "# `conda activate nn-course-book`, `jupyter lab notebooks`. The extra index is\n"
             "# PyTorch's, for its CPU-only build (no multi-GB download for NVIDIA GPUs).\n" + out)
