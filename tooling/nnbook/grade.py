@@ -110,7 +110,8 @@ from nnbook.cells import CHECK_CALL, exercise_cells, is_check_cell, mark
 CHAPTERS_DIR = ROOT / "chapters"
 
 DEFAULT_TIMEOUT = 600          # seconds per notebook (chapter 7 takes 1-2 minutes)
-DEFAULT_CELL_TIMEOUT = 120     # seconds per cell: the slowest cell of the book, uncached, x 3
+DEFAULT_CELL_TIMEOUT = 120     # seconds per cell: the slowest cell of the book takes 16 s uncached
+#                                (chapter 7, a busy 2-core machine, 2026-12-05): 7x that
 DEFAULT_MEMORY_MB = 6000       # address-space limit of a student kernel
 DEFAULT_FILE_MB = 200          # largest file a student kernel may write
 DEFAULT_MAX_OUTPUT_MB = 50     # output a notebook may print before grading stops
