@@ -28,7 +28,6 @@ from collections import Counter
 from pathlib import Path
 
 import nbval.kernel
-import pytest
 
 from nnbook import warm_kernels
 from nnbook.execute import IsolatedKernelManager
