@@ -570,9 +570,9 @@ KEY.update({
             "b90dc23d4a34 c354d4ed5558"), digits=8),
     "optimizer-steps": Exercise(
         "03-pytorch-binary-classifier", "whole",
-        "count the batches in one epoch (the last one may be smaller).",
+        "count the batches in one epoch of 800 points: the last, smaller batch is a step too.",
         key=(
-            "7e26fc9172d1")),
+            "ab5c3f39a2c2")),
     "torch-weights": Exercise(
         "03-pytorch-binary-classifier", "number",
         "torch's Linear.weight has shape (outputs, inputs): mind the order.",
@@ -628,11 +628,12 @@ KEY.update({
         key=(
             "0d1b9bd5f422 0e856fd48e5e 3f6542719819 92b46162b174 9946a2c13456 9f9d78c98042 "
             "a41b5aeb4627 aa428eccce01 c1e2b58b12e9 d0973d77ecce e3b86bf209f7")),
-    "best-batch": Exercise(
-        "07-gradient-descent", "whole",
-        "count full batches of 64 in 800 points, and whether anything is left over.",
+    "cv-learning-rate": Exercise(
+        "07-gradient-descent", "number",
+        "the CV score is minus the held-out MSE: look for the largest one over both sweeps, not the lowest final loss.",
         key=(
-            "29eccc729622")),
+            "04a37f8c7662 068309ee8e7e 7e722c80fa86 8484a19aabae 8c1343eee590 8cd3a0432adf "
+            "ba745cae28d4 cc7fd2c9b774 cd68b76ab0f9 eb483738ca5b"), sig=1),
     "second-layer-weight": Exercise(
         "08-backpropagation", "number",
         "one path only: dL/dyhat, the output weight, ReLU' of the layer-2 neuron and the activation feeding the weight.",

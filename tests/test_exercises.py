@@ -49,8 +49,9 @@ TABLE = {
         (0.98, DIGITS), (1.0, DIGITS), (0.9819, HINT), (0.0180, HINT), (98.2, HINT),
         (np.array([0.982, 0.018]), COUNT)]),
     # chapter 3
-    "optimizer-steps": (15000, [
-        (15000, OK), (15000.0, OK), (1.5e4, OK), (np.int64(15000), OK), (15050, HINT), (50, HINT)]),
+    "optimizer-steps": (10200, [
+        (10200, OK), (10200.0, OK), (1.02e4, OK), (np.int64(10200), OK), (9900, HINT), (15000, HINT),
+        (34, HINT)]),
     "torch-weights": (-1.1692, [
         (-1.17, OK), (-1.169, OK), (-1.1692, OK), (-1.16923, OK), (np.float32(-1.1692), OK),
         (torch.tensor(-1.1692), OK), (torch.tensor([[-1.1692]]), OK), ([-1.169], OK),
@@ -88,7 +89,9 @@ TABLE = {
     "halving-decay": (0.5 ** (1 / 100), [
         (0.993, OK), (0.9931, OK), (0.99309, OK), (2 ** (-1 / 100), OK), (0.5 ** 0.01, OK),
         (0.99, DIGITS), (1, DIGITS), (0.995, HINT), (0.9932, HINT)]),
-    "best-batch": (13, [(13, OK), (13.0, OK), ([13], OK), (12, HINT), (12.5, TYPE)]),
+    "cv-learning-rate": (0.01, [
+        (0.01, OK), (0.010, OK), (1e-2, OK), (np.float64(0.01), OK), ([0.01], OK),
+        (0.05, HINT), (0.1, HINT), (0.005, HINT)]),
     # chapter 8
     "second-layer-weight": (0.2542581880, [
         (0.254, OK), (0.2543, OK), (0.25426, OK), (0.254258188, OK), (np.array([0.2542581880]), OK),
