@@ -658,9 +658,9 @@ KEY.update({
             "b2ce7728fe61")),
     "torch-patience": Exercise(
         "09-training-in-practice", "whole",
-        "same seed and settings as the patience-50 run, only patience=20; read stopped_epoch of the History.",
+        "training stops only after 30 epochs in a row without a new lowest validation loss: find when the curve first drops below its early low, and what it does after.",
         key=(
-            "2f1ec7ab40b3")),
+            "788bfcf67255")),
     "nesterov-steps": Exercise(
         "09-training-in-practice", "number",
         "each step: first v <- mu v - lr g, then theta changes by mu v - lr g; add the three changes, keeping the sign.",
@@ -674,9 +674,9 @@ KEY.update({
             "157fa196c1be 5910cbf6ce1a 6b09bafa19ea f2b8086e7d78 f2c8a009b2c2"), digits=5),
     "torch-default-init": Exercise(
         "09-training-in-practice", "number",
-        "build all ten nn.Linear layers right after the seed, keep their biases, use ReLU in backprop; layer 1 divided by layer 10.",
+        "build all ten nn.Linear layers right after the seed, keep their default biases, use ReLU in backprop; then divide layer 2's norm by layer 9's.",
         key=(
-            "0034a9f481bf 50a3275ae780 56caa04efe09 7654b17e830c 8aeb92ba37c4"), digits=5),
+            "26d47e5737fd 47c82de37511 4a183c4542c2 5d75f3904d01 932aa39c95b7"), digits=5),
     "identity-interval": Exercise(
         "09-training-in-practice", "number",
         "nh.wilson_interval(successes, n) with the number correct and the number of test points.",
