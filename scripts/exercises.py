@@ -538,11 +538,11 @@ KEY.update({
         "the weights are the matrix product W2 W1 and the bias is W2 b1 + b2.",
         key=(
             "947d2328d2fc"), size=3),
-    "relu-range": Exercise(
+    "slope-at-2": Exercise(
         "01-neurons-and-networks", "string",
-        "look at the value ranges in the figure: which curve goes below zero?",
+        "compute the three slopes at z = 2 with the formulas given, and pick the smallest.",
         key=(
-            "acb0de573f89")),
+            "172fc5b77e8c")),
     "softmax-shift": Exercise(
         "01-neurons-and-networks", "near",
         "compute both score vectors and take the largest absolute difference.",

@@ -30,7 +30,7 @@ TABLE = {
     "collapse": ((3, 5, 2), [
         ((3, 5, 2), OK), ([3, 5, 2], OK), (np.array([[3, 5, 2]]), OK), (np.array([[3], [5], [2]]), OK),
         (np.array([3.0, 5.0, 2.0]), OK), ((5, 3, 2), HINT), ((3, 5), COUNT), ("3, 5, 2", COUNT)]),
-    "relu-range": ("tanh", [
+    "slope-at-2": ("tanh", [
         ("tanh", OK), ("Tanh", OK), (" tanh ", OK), (["tanh"], OK), ("relu", HINT), ("sigmoid", HINT),
         (1, TYPE), (("tanh", "relu"), COUNT)]),
     "softmax-shift": (1.1102230246251565e-16, [
