@@ -593,6 +593,12 @@ KEY.update({
         key=(
             "110b266b1b4f 3ce15bf792d4 40ca52e1b813 65bf9eadefa0 6b00da58143f 87ade3172727 "
             "93dae5f44e5d a54ede9a76a8 f25d87ca4490 f727e56b8bd0"), fraction=True),
+    "softmax-twice": Exercise(
+        "04-multiclass-iris", "number",
+        "the loss applies a softmax to (1, 0, 0) and takes minus the log of the first entry.",
+        key=(
+            "318be632ce48 59548475d973 7aa7349b5659 7b0277f8d5be 956cd49ea24e 9caa0b41c547 "
+            "c02e5f209f63 cce12061c5b7 db3f5092721f f1ad274c13f4")),
     "regression-params": Exercise(
         "05-regression", "whole",
         "each layer has (inputs + 1) x neurons parameters.",

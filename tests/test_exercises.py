@@ -69,6 +69,9 @@ TABLE = {
         (Fraction(29, 30), OK), ([0.967], OK),
         (96.7, UNITS), (96.67, UNITS), (0.97, DIGITS), (1, DIGITS), (0.966, HINT), (0.9666, HINT),
         (29, HINT), ("96.7%", TYPE)]),
+    "softmax-twice": (0.5514447139320511, [
+        (0.551, OK), (0.5514, OK), (0.55144, OK), (0.5514447139320511, OK), (np.log(1 + 2 / np.e), OK),
+        (torch.tensor(0.5514447), OK), (0.55, DIGITS), (0.576, HINT), (0.0, HINT), (1.5514, HINT)]),
     # chapter 5
     "regression-params": (1801, [
         (1801, OK), (1801.0, OK), ([1801], OK), (np.int64(1801), OK), (1800, HINT), (1781, HINT)]),
