@@ -599,11 +599,11 @@ KEY.update({
         key=(
             "318be632ce48 59548475d973 7aa7349b5659 7b0277f8d5be 956cd49ea24e 9caa0b41c547 "
             "c02e5f209f63 cce12061c5b7 db3f5092721f f1ad274c13f4")),
-    "regression-params": Exercise(
-        "05-regression", "whole",
-        "each layer has (inputs + 1) x neurons parameters.",
+    "which-overfits": Exercise(
+        "05-regression", "string",
+        "compare each fit's training MSE with the noise variance 0.09: only a fit that follows the noise can go below it.",
         key=(
-            "95affef2a80c")),
+            "7385a7489448")),
     "noise-floor": Exercise(
         "05-regression", "number",
         "use sklearn.metrics.mean_squared_error on the test set (no factor 1/2).",

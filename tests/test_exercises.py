@@ -73,8 +73,9 @@ TABLE = {
         (0.551, OK), (0.5514, OK), (0.55144, OK), (0.5514447139320511, OK), (np.log(1 + 2 / np.e), OK),
         (torch.tensor(0.5514447), OK), (0.55, DIGITS), (0.576, HINT), (0.0, HINT), (1.5514, HINT)]),
     # chapter 5
-    "regression-params": (1801, [
-        (1801, OK), (1801.0, OK), ([1801], OK), (np.int64(1801), OK), (1800, HINT), (1781, HINT)]),
+    "which-overfits": ("20", [
+        ("20", OK), (" 20 ", OK), (["20"], OK), ("40", HINT), ("both", HINT), ("neither", HINT),
+        (("20", "40"), COUNT)]),
     "noise-floor": (0.10500162601724777, [
         (0.105, OK), (0.1050, OK), (0.105002, OK), (0.10500163, OK), (0.10500162601724777, OK),
         (np.array([0.105]), OK), (0.1052, HINT), (0.0525, HINT), (0.1, DIGITS), (0.11, DIGITS), (0.104, HINT)]),
