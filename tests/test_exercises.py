@@ -317,7 +317,7 @@ def test_no_answer_in_plain_text_in_the_scripts():
 def test_find_answers_finds_what_it_should():
     assert E.find_answers("accuracy 0.967 and the test MSE 0.1050.") == [
         ("iris-accuracy", "0.967"), ("noise-floor", "0.1050")]
-    assert E.find_answers("1801 parameters", min_whole=0) == [("regression-params", "1801")]
+    assert E.find_answers("10200 steps", min_whole=0) == [("optimizer-steps", "10200")]
     assert E.find_answers("0.1 and 0.97 and 12") == []
 
 
