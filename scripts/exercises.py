@@ -638,8 +638,8 @@ KEY.update({
         "07-gradient-descent", "number",
         "the CV score is minus the held-out MSE: look for the largest one over both sweeps, not the lowest final loss.",
         key=(
-            "04a37f8c7662 068309ee8e7e 7e722c80fa86 8484a19aabae 8c1343eee590 8cd3a0432adf "
-            "ba745cae28d4 cc7fd2c9b774 cd68b76ab0f9 eb483738ca5b"), sig=1),
+            "3451877de708 36aebcfae58f 3bbeca2da602 4270c294dc7c 758330637c93 7b140744f88c "
+            "884589be2266 8ac5e74e8024 956b50166ba7 a5e98190d1c2")),
     "second-layer-weight": Exercise(
         "08-backpropagation", "number",
         "one path only: dL/dyhat, the output weight, ReLU' of the layer-2 neuron and the activation feeding the weight.",
