@@ -599,11 +599,11 @@ KEY.update({
         "the weights are the matrix product W2 W1 and the bias is W2 b1 + b2.",
         key=(
             "947d2328d2fc"), size=3),
-    "relu-range": Exercise(
+    "slope-at-2": Exercise(
         "01-neurons-and-networks", "string",
-        "look at the value ranges in the figure: which curve goes below zero?",
+        "compute the three slopes at z = 2 with the formulas given, and pick the smallest.",
         key=(
-            "acb0de573f89")),
+            "172fc5b77e8c")),
     "softmax-shift": Exercise(
         "01-neurons-and-networks", "near",
         "compute both score vectors and take the largest absolute difference.",
@@ -631,9 +631,9 @@ KEY.update({
             "b90dc23d4a34 c354d4ed5558"), digits=8),
     "optimizer-steps": Exercise(
         "03-pytorch-binary-classifier", "whole",
-        "count the batches in one epoch (the last one may be smaller).",
+        "count the batches in one epoch of 800 points: the last, smaller batch is a step too.",
         key=(
-            "7e26fc9172d1")),
+            "ab5c3f39a2c2")),
     "torch-weights": Exercise(
         "03-pytorch-binary-classifier", "number",
         "torch's Linear.weight has shape (outputs, inputs): mind the order.",
@@ -654,11 +654,17 @@ KEY.update({
         key=(
             "110b266b1b4f 3ce15bf792d4 40ca52e1b813 65bf9eadefa0 6b00da58143f 87ade3172727 "
             "93dae5f44e5d a54ede9a76a8 f25d87ca4490 f727e56b8bd0"), fraction=True),
-    "regression-params": Exercise(
-        "05-regression", "whole",
-        "each layer has (inputs + 1) x neurons parameters.",
+    "softmax-twice": Exercise(
+        "04-multiclass-iris", "number",
+        "the loss applies a softmax to (1, 0, 0) and takes minus the log of the first entry.",
         key=(
-            "95affef2a80c")),
+            "318be632ce48 59548475d973 7aa7349b5659 7b0277f8d5be 956cd49ea24e 9caa0b41c547 "
+            "c02e5f209f63 cce12061c5b7 db3f5092721f f1ad274c13f4")),
+    "which-overfits": Exercise(
+        "05-regression", "string",
+        "compare each fit's training MSE with the noise variance 0.09: only a fit that follows the noise can go below it.",
+        key=(
+            "7385a7489448")),
     "noise-floor": Exercise(
         "05-regression", "number",
         "use sklearn.metrics.mean_squared_error on the test set (no factor 1/2).",
@@ -689,11 +695,12 @@ KEY.update({
         key=(
             "0d1b9bd5f422 0e856fd48e5e 3f6542719819 92b46162b174 9946a2c13456 9f9d78c98042 "
             "a41b5aeb4627 aa428eccce01 c1e2b58b12e9 d0973d77ecce e3b86bf209f7")),
-    "best-batch": Exercise(
-        "07-gradient-descent", "whole",
-        "count full batches of 64 in 800 points, and whether anything is left over.",
+    "cv-learning-rate": Exercise(
+        "07-gradient-descent", "number",
+        "the CV score is minus the held-out MSE: look for the largest one over both sweeps, not the lowest final loss.",
         key=(
-            "29eccc729622")),
+            "3451877de708 36aebcfae58f 3bbeca2da602 4270c294dc7c 758330637c93 7b140744f88c "
+            "884589be2266 8ac5e74e8024 956b50166ba7 a5e98190d1c2")),
     "second-layer-weight": Exercise(
         "08-backpropagation", "number",
         "one path only: dL/dyhat, the output weight, ReLU' of the layer-2 neuron and the activation feeding the weight.",
@@ -718,9 +725,9 @@ KEY.update({
             "b2ce7728fe61")),
     "torch-patience": Exercise(
         "09-training-in-practice", "whole",
-        "same seed and settings as the patience-50 run, only patience=20; read stopped_epoch of the History.",
+        "training stops only after 30 epochs in a row without a new lowest validation loss: find when the curve first drops below its early low, and what it does after.",
         key=(
-            "2f1ec7ab40b3")),
+            "788bfcf67255")),
     "nesterov-steps": Exercise(
         "09-training-in-practice", "number",
         "each step: first v <- mu v - lr g, then theta changes by mu v - lr g; add the three changes, keeping the sign.",
@@ -734,9 +741,9 @@ KEY.update({
             "157fa196c1be 5910cbf6ce1a 6b09bafa19ea f2b8086e7d78 f2c8a009b2c2"), digits=5),
     "torch-default-init": Exercise(
         "09-training-in-practice", "number",
-        "build all ten nn.Linear layers right after the seed, keep their biases, use ReLU in backprop; layer 1 divided by layer 10.",
+        "build all ten nn.Linear layers right after the seed, keep their default biases, use ReLU in backprop; then divide layer 2's norm by layer 9's.",
         key=(
-            "0034a9f481bf 50a3275ae780 56caa04efe09 7654b17e830c 8aeb92ba37c4"), digits=5),
+            "26d47e5737fd 47c82de37511 4a183c4542c2 5d75f3904d01 932aa39c95b7"), digits=5),
     "identity-interval": Exercise(
         "09-training-in-practice", "number",
         "nh.wilson_interval(successes, n) with the number correct and the number of test points.",

@@ -1103,8 +1103,10 @@ def sweep_table(results, key: str) -> pd.DataFrame:
     ``adam`` solvers, ``n_iter_`` and ``max_iter`` count epochs (passes over
     the training data), not updates. ``final loss`` is the last entry of
     ``loss_curve_`` (for a regressor, half the MSE plus the L2 penalty).
-    ``converged`` is False where a fit stopped at ``max_iter`` with a
-    ConvergenceWarning.
+    ``stopped by tol`` is True where scikit-learn's stopping rule ended the
+    fit (the loss or validation score failed to improve by ``tol`` for
+    ``n_iter_no_change`` epochs), which says the progress slowed, not that
+    the fit is good; False where it ran to ``max_iter`` (a ConvergenceWarning).
     """
     rows = []
     for r in results:
@@ -1114,7 +1116,7 @@ def sweep_table(results, key: str) -> pd.DataFrame:
             row["test score"] = r.test_score
         if r.cv_score is not None:
             row["CV score"] = r.cv_score
-        row["converged"] = not any("ConvergenceWarning" in w for w in r.warnings)
+        row["stopped by tol"] = not any("ConvergenceWarning" in w for w in r.warnings)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -31,7 +31,7 @@ TABLE = {
     "collapse": ((3, 5, 2), [
         ((3, 5, 2), OK), ([3, 5, 2], OK), (np.array([[3, 5, 2]]), OK), (np.array([[3], [5], [2]]), OK),
         (np.array([3.0, 5.0, 2.0]), OK), ((5, 3, 2), HINT), ((3, 5), COUNT), ("3, 5, 2", TYPE)]),
-    "relu-range": ("tanh", [
+    "slope-at-2": ("tanh", [
         ("tanh", OK), ("Tanh", OK), (" tanh ", OK), (["tanh"], OK), ("relu", HINT), ("sigmoid", HINT),
         (1, TYPE), (("tanh", "relu"), COUNT), ("tanh()", OK), ("np.tanh", OK), ("torch.nn.Tanh", OK),
         ("hyperbolic tangent", OK), ("Hyperbolic tangent", OK), ("softplus", TYPE), ("ReLU()", HINT)]),
@@ -51,8 +51,9 @@ TABLE = {
         (0.98, DIGITS), (1.0, DIGITS), (0.9819, ROUNDING), (0.0180, HINT), (98.2, UNITS),
         (np.array([0.982, 0.018]), COUNT)]),
     # chapter 3
-    "optimizer-steps": (15000, [
-        (15000, OK), (15000.0, OK), (1.5e4, OK), (np.int64(15000), OK), (15050, HINT), (50, HINT)]),
+    "optimizer-steps": (10200, [
+        (10200, OK), (10200.0, OK), (1.02e4, OK), (np.int64(10200), OK), (9900, HINT), (15000, HINT),
+        (34, HINT)]),
     "torch-weights": (-1.1692, [
         (-1.17, OK), (-1.169, OK), (-1.1692, OK), (-1.16923, OK), (np.float32(-1.1692), OK),
         (torch.tensor(-1.1692), OK), (torch.tensor([[-1.1692]]), OK), ([-1.169], OK),
@@ -71,9 +72,13 @@ TABLE = {
         (Fraction(29, 30), OK), ([0.967], OK),
         (96.7, UNITS), (96.67, UNITS), (0.97, DIGITS), (1, DIGITS), (0.966, ROUNDING), (0.9666, ROUNDING), (0.9668, HINT), (0.96666, ROUNDING),
         (29, HINT), ("96.7%", TYPE)]),
+    "softmax-twice": (0.5514447139320511, [
+        (0.551, OK), (0.5514, OK), (0.55144, OK), (0.5514447139320511, OK), (np.log(1 + 2 / np.e), OK),
+        (torch.tensor(0.5514447), OK), (0.55, DIGITS), (0.576, HINT), (0.0, HINT), (1.5514, HINT)]),
     # chapter 5
-    "regression-params": (1801, [
-        (1801, OK), (1801.0, OK), ([1801], OK), (np.int64(1801), OK), (1800, HINT), (1781, HINT)]),
+    "which-overfits": ("20", [
+        ("20", OK), (" 20 ", OK), (["20"], OK), ("40", HINT), ("both", HINT), ("neither", HINT),
+        (("20", "40"), COUNT)]),
     "noise-floor": (0.10500162601724777, [
         (0.105, OK), (0.1050, OK), (0.105002, OK), (0.10500163, OK), (0.10500162601724777, OK),
         (np.array([0.105]), OK), (0.1052, HINT), (0.0525, HINT), (0.1, DIGITS), (0.11, DIGITS), (0.104, HINT)]),
@@ -91,7 +96,9 @@ TABLE = {
     "halving-decay": (0.5 ** (1 / 100), [
         (0.993, OK), (0.9931, OK), (0.99309, OK), (2 ** (-1 / 100), OK), (0.5 ** 0.01, OK),
         (0.99, DIGITS), (1, DIGITS), (0.995, HINT), (0.9932, HINT)]),
-    "best-batch": (13, [(13, OK), (13.0, OK), ([13], OK), (12, HINT), (12.5, TYPE)]),
+    "cv-learning-rate": (-0.10359179536755395, [
+        (-0.104, OK), (-0.1036, OK), (-0.10359, OK), (-0.10359179536755395, OK), ([-0.1036], OK),
+        (-0.10, DIGITS), (0.1036, HINT), (-0.118, HINT), (-0.1131, HINT), (0.01, HINT)]),
     # chapter 8
     "second-layer-weight": (0.2542581880, [
         (0.254, OK), (0.2543, OK), (0.25426, OK), (0.254258188, OK), (np.array([0.2542581880]), OK),
@@ -104,15 +111,15 @@ TABLE = {
         (0.116, OK), (0.1157, OK), (0.11566325277090073, OK), (torch.tensor(0.11566325277090073), OK),
         (0.12, DIGITS), (0.115, ROUNDING)]),
     "sklearn-patience": (315, [(315, OK), (315.0, OK), (np.int64(315), OK), (314, HINT), (316, HINT)]),
-    "torch-patience": (23, [(23, OK), (23.0, OK), (22, HINT), (24, HINT)]),
+    "torch-patience": (114, [(114, OK), (114.0, OK), (3, HINT), (144, HINT), (23, HINT)]),
     "nesterov-steps": (-0.8049, [
         (-0.805, OK), (-0.8049, OK), (-0.19 - 0.271 - 0.3439, OK), (np.array([-0.8049]), OK),
         (-0.8, DIGITS), (0.805, HINT), (-0.561, HINT), (-0.804, ROUNDING), (0.804, HINT)]),
     "adam-from-scratch": (0.2945330104440351, [
         (0.295, OK), (0.2945, OK), (0.29453, OK), (0.2945330104440351, OK), (0.29, DIGITS), (0.294, ROUNDING)]),
-    "torch-default-init": (0.004251782384294862, [
-        (0.00425, OK), (0.004252, OK), (0.004251782384294862, OK), (4.25e-3, OK),
-        (0.0043, DIGITS), (0.004, DIGITS), (235.2, HINT), (0.00426, HINT)]),
+    "torch-default-init": (0.06632410198711117, [
+        (0.0663, OK), (0.06632, OK), (0.06632410198711117, OK), (6.63e-2, OK),
+        (0.066, DIGITS), (0.07, DIGITS), (15.08, HINT), (0.0664, HINT), (0.49, HINT), (0.00425, HINT)]),
     "identity-interval": ((0.39233051799971463, 0.5291771081104667), [
         ((0.392, 0.529), OK), ([0.3923, 0.5292], OK), (np.array([0.392, 0.529]), OK),
         ((0.39233051799971463, 0.5291771081104667), OK), ((0.39, 0.53), DIGITS),
@@ -333,7 +340,7 @@ def test_no_answer_in_plain_text_in_the_scripts():
 def test_find_answers_finds_what_it_should():
     assert E.find_answers("accuracy 0.967 and the test MSE 0.1050.") == [
         ("iris-accuracy", "0.967"), ("noise-floor", "0.1050")]
-    assert E.find_answers("1801 parameters", min_whole=0) == [("regression-params", "1801")]
+    assert E.find_answers("10200 steps", min_whole=0) == [("optimizer-steps", "10200")]
     assert E.find_answers("0.1 and 0.97 and 12") == []
 
 

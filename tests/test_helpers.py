@@ -240,9 +240,9 @@ def test_sweep_cv_score_and_table():
     assert res[0].cv_score == expected      # the same folds and scorer, to the bit
     table = nh.sweep_table(res, "learning_rate_init")
     assert list(table.columns) == ["learning_rate_init", "epochs", "final loss", "CV score",
-                                   "converged"]
+                                   "stopped by tol"]
     assert table.loc[0, "epochs"] == 5      # max_iter counts epochs for the adam solver
-    assert table.loc[0, "learning_rate_init"] == "0.01" and not table.loc[0, "converged"]
+    assert table.loc[0, "learning_rate_init"] == "0.01" and not table.loc[0, "stopped by tol"]
 
 
 def test_report_warnings_prints_one_line_per_distinct_warning(capsys):
