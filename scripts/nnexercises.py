@@ -232,7 +232,7 @@ SYNONYMS = {"hyperbolic tangent": "tanh", "tangens hyperbolicus": "tanh",
             "rectified linear unit": "relu", "rectifier": "relu", "rectified linear": "relu"}
 """Other names of the words the exercises ask for (activation functions)."""
 
-CHOICES = {"relu-range": ("sigmoid", "tanh", "relu")}
+CHOICES = {"slope-at-2": ("sigmoid", "tanh", "relu")}
 """The words a string exercise's prompt lists (not secret: the prompt says them)."""
 
 

@@ -283,8 +283,8 @@ def test_significant_digits_count_for_every_element(key_entry, monkeypatch):
 def test_a_string_for_numbers_and_the_choices_of_a_word(key_entry):
     key_entry("t-pair", 32, 43, form="whole")
     assert E.verdict("t-pair", "32, 43").hint.startswith("give numbers, not text")
-    assert E.verdict("relu-range", "softplus").hint == "answer one of sigmoid / tanh / relu."
-    assert E.verdict("relu-range", 3).hint == 'give a string in quotes, one of "sigmoid" / "tanh" / "relu".'
+    assert E.verdict("slope-at-2", "softplus").hint == "answer one of sigmoid / tanh / relu."
+    assert E.verdict("slope-at-2", 3).hint == 'give a string in quotes, one of "sigmoid" / "tanh" / "relu".'
 
 
 def test_full_precision_answers_get_a_relative_tolerance(key_entry):
