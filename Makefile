@@ -26,7 +26,7 @@ test: $(STAMP)   ## unit tests + strict nbval of every chapter, in parallel
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope $(NBVAL) tests chapters
 
 unit: $(STAMP)   ## only the unit tests (quick, self-contained: marker unit)
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope -m unit tests
+	$(BIN)/python -m pytest -n 2 --dist loadscope -m unit tests   # no waits to fill: one worker a core
 
 nbval: $(STAMP)  ## only the strict nbval run of the chapters
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope $(NBVAL) chapters

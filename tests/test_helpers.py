@@ -225,6 +225,7 @@ def test_evaluate_loss_restores_training_mode():
 
 # -- sweeps ------------------------------------------------------------------
 
+@pytest.mark.integration          # starts a pool of worker processes
 def test_sweep_parallel_equals_serial_and_keeps_order():
     XTR, XTS, YTR, YTS = nh.regression_split()
     configs = [{"alpha": 1.0, "max_iter": 15}, {"alpha": 0.01, "max_iter": 10}]

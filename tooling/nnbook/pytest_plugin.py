@@ -3,8 +3,9 @@
 Loaded first, in the run's main process and in each xdist worker.
 
 * **What each test is**, as a marker: ``notebook`` (strict nbval of a chapter, and the
-  run of its student copy), ``integration`` (tests that start kernels, servers or whole
-  builds: :data:`INTEGRATION`), ``unit`` (everything else, quick and self-contained).
+  run of its student copy), ``integration`` (tests that start kernels, servers, process
+  pools or whole builds: the modules of :data:`INTEGRATION`, and single tests marked so
+  in their module), ``unit`` (everything else, quick and self-contained).
   ``make unit`` runs ``-m unit``.
 * **Kernels**: nbval's kernels get private IPC sockets (``execute.IsolatedKernelManager``)
   and fork from one process that has already imported torch and scikit-learn
@@ -114,6 +115,8 @@ def _runs_notebooks(config) -> bool:
 def pytest_collection_modifyitems(config, items):
     """Mark each test with its kind; sort the costliest work first."""
     for item in items:
+        if any(item.get_closest_marker(kind) for kind in KINDS):
+            continue                                  # the test says itself what it is
         name = item.path.name
         kind = ("notebook" if _chapter(item) or name in NOTEBOOK_MODULES else
                 "integration" if name in INTEGRATION else "unit")
