@@ -26,7 +26,7 @@ Loaded first, in the run's main process and in each xdist worker.
   with ``xdist_group`` marks would say the same without a scheduler of our own, but
   with the pinned pytest 9.2 and pytest-xdist 3.8 it groups nothing: xdist tags a
   test's ``item._nodeid``, which pytest 9.2 no longer reads; the cells of one notebook
-  then run on different workers and fail.)
+  then run on different workers and fail: pytest-xdist issue 1386.)
 * A run of only the site tests (``tests_site/``) executes no notebook: it gets none of
   the kernels and cache set-up.
 * nbval imports nbformat, which imports jsonschema, which imports the optional package
