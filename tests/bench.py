@@ -7,7 +7,7 @@
 ratio     The lesson's code run as one plain serial script
           (../shared/bench/lesson_reference.py, or LESSON_REFERENCE=path) and
           `make test`, one after the other on this machine, and their ratio.
-          `make test` starts with an empty result cache of its own (conftest.py),
+          `make test` starts with an empty result cache of its own (nnbook.pytest_plugin),
           so strict nbval computes everything; its summary line gives the cache's
           hit rate (the student-copy runs reusing nbval's fits).
           Both print their CPU seconds (every process they waited for): on 2 cores a
