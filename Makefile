@@ -25,8 +25,8 @@ install: $(STAMP) ## create .venv and install the pinned packages and the book's
 test: $(STAMP)   ## unit tests + strict nbval of every chapter, in parallel
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope $(NBVAL) tests chapters
 
-unit: $(STAMP)   ## only the unit tests (fast)
-	$(BIN)/python -m pytest -n $(JOBS) tests
+unit: $(STAMP)   ## only the unit tests (quick, self-contained: marker unit)
+	$(BIN)/python -m pytest -n 2 --dist loadscope -m unit tests   # no waits to fill: one worker a core
 
 nbval: $(STAMP)  ## only the strict nbval run of the chapters
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope $(NBVAL) chapters

@@ -3,8 +3,11 @@
 The teaching code stays in the notebooks. What lives here is what every chapter
 needs and no chapter should repeat: notebook set-up, seeds and devices, the
 book's datasets, evaluation tables and plots, a torch training loop, a
-parallel sweep over scikit-learn configurations, a result cache that spares
-both from computing the same fit twice, and the exercise self-checks.
+parallel sweep over scikit-learn configurations and the exercise self-checks.
+Two modules beside this one hold what students use without reading: the result
+cache that spares training and sweeps from computing the same fit twice
+(``nncache``: ``nh.cache_dir()``, ``nh.cache_off()``) and the data the chapters
+hand to their web pages (``nnpage``: ``nh.to_page(...)``).
 
 Plotting helpers take ``ax=None``, return the Axes and never call ``plt.show()``.
 """
@@ -21,6 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+import nncache
+from nncache import cache_dir, cache_off, cache_stats  # noqa: F401  (nh.cache_off() etc.)
+from nnpage import PAGE_DATA_LIMIT, page_data, to_page  # noqa: F401  (nh.to_page(...))
 
 ROOT = Path(__file__).resolve().parent.parent
 """The book's top folder (this file lives in ``scripts/``)."""
@@ -393,466 +400,6 @@ def plot_loss_curve(losses, title=None, ax=None, label=None, **line_kw):
 
 
 # --------------------------------------------------------------------------
-# Result cache: a fit computed once is not computed again
-# --------------------------------------------------------------------------
-#
-# nh.sweep (per fit and per cross-validation fold) and nh.train / nh.train_fast
-# keep their results on disk, keyed by a hash of everything that determines them:
-# the unfitted estimator or the model's initial weights, the optimizer and its
-# state, the loss, the data, every call argument, the random-number generators'
-# states at the call, the library versions and this file's own code. A hit
-# leaves the world as the real run would: the same weights, optimizer state,
-# random-generator states, returned values and printed lines (only the
-# "took <n> s" duration is the real, shorter one). Anything the key cannot
-# vouch for (a class or function defined in a notebook, data on a GPU, an
-# estimator without a fixed random_state) is simply computed, never cached.
-
-import hashlib  # noqa: E402  (here, with the cache that uses it)
-
-_HELPERS_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
-_CACHE_MAGIC = b"nnbook-result-cache 1\n"
-_CACHE_LIBRARIES = ("numpy", "pandas", "scipy", "scikit-learn", "torch", "joblib",
-                    "threadpoolctl")
-_TRUSTED_MODULES = ("builtins", "collections", "numpy", "pandas", "scipy", "sklearn", "torch",
-                    __name__)
-_MISS = object()
-cache_stats = {"hits": 0, "misses": 0, "uncacheable": 0}
-"""Result-cache lookups in this process: hits, misses, and calls it could not key."""
-
-
-class _Uncacheable(Exception):
-    """Raised while keying a call whose result the cache cannot vouch for."""
-
-
-def cache_dir() -> Path | None:
-    """Folder of the result cache, or None when the cache is off.
-
-    ``_output/cache`` in the book's folder by default (git-ignored: a fresh
-    clone starts with an empty cache). The environment variable
-    ``NNBOOK_CACHE_DIR`` moves it; ``NNBOOK_CACHE_DIR=off`` turns it off, so
-    that every fit is computed. Delete the folder to empty the cache.
-    """
-    value = os.environ.get("NNBOOK_CACHE_DIR", "").strip()
-    if value.lower() == "off" or _CACHE_PAUSED:
-        return None
-    return Path(value) if value else ROOT / "_output" / "cache"
-
-
-_CACHE_PAUSED: list = []
-
-
-class cache_off:
-    """``with nh.cache_off():`` computes every fit and training inside, e.g. to time them.
-
-    Nothing is read from or written to the result cache within the block.
-    """
-
-    def __enter__(self):
-        _CACHE_PAUSED.append(self)
-        return self
-
-    def __exit__(self, *exc):
-        _CACHE_PAUSED.remove(self)
-        return False
-
-
-def _library_versions() -> dict:
-    """Versions of Python and of the libraries whose code computes the cached results."""
-    from importlib import metadata
-
-    versions = {"python": sys.version}
-    for name in _CACHE_LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-_VERSIONS: dict = {}
-
-
-def _environment() -> tuple:
-    """What every cache key includes: library versions, machine and this file's code."""
-    import platform
-
-    if not _VERSIONS:
-        _VERSIONS.update(_library_versions())
-    return (sorted(_VERSIONS.items()), platform.machine(), _HELPERS_DIGEST)
-
-
-def _trusted(module) -> bool:
-    """True for library code, whose behavior the versions in the key pin down."""
-    return (module or "").split(".")[0] in _TRUSTED_MODULES
-
-
-def _type_name(obj) -> str:
-    kind = obj if isinstance(obj, type) else type(obj)
-    if not _trusted(kind.__module__):
-        raise _Uncacheable(f"{kind.__module__}.{kind.__qualname__} is not library code")
-    return f"{kind.__module__}.{kind.__qualname__}"
-
-
-def _put(h, tag: str, data: bytes = b"") -> None:
-    h.update(b"%s %d:" % (tag.encode(), len(data)) + data)
-
-
-def _data_digest(obj, memo) -> str:
-    """sha256 of an array, tensor or pandas object's type, shape, dtype and exact bits."""
-    if id(obj) in memo:
-        return memo[id(obj)][1]
-    h = hashlib.sha256()
-    if isinstance(obj, np.ndarray):
-        if obj.dtype.hasobject:
-            raise _Uncacheable("object arrays")
-        _put(h, "ndarray", f"{obj.dtype.str} {obj.shape}".encode())
-        _put(h, "bytes", np.ascontiguousarray(obj).tobytes())
-    elif isinstance(obj, (pd.DataFrame, pd.Series)):
-        frame = obj.to_frame() if isinstance(obj, pd.Series) else obj
-        _put(h, type(obj).__name__, repr(list(frame.columns)).encode())
-        _feed(h, obj.name if isinstance(obj, pd.Series) else None, memo)
-        _feed(h, dict(obj.attrs), memo)
-        _put(h, "index", _data_digest(obj.index, memo).encode())
-        for col in range(frame.shape[1]):
-            _put(h, "column", _data_digest(frame.iloc[:, col].to_numpy(), memo).encode())
-            _put(h, "dtype", str(frame.dtypes.iloc[col]).encode())
-    elif isinstance(obj, pd.Index):
-        _put(h, type(obj).__name__, f"{obj.dtype} {obj.name!r}".encode())
-        _put(h, "values", _data_digest(np.asarray(obj), memo).encode())
-    else:                                                   # a torch tensor
-        torch = sys.modules["torch"]
-        if obj.device.type != "cpu" or obj.layout != torch.strided:
-            raise _Uncacheable("tensors off the CPU or not dense")
-        t = obj.detach().resolve_conj().resolve_neg().contiguous()
-        _put(h, type(obj).__name__, f"{t.dtype} {tuple(t.shape)} {obj.requires_grad}".encode())
-        _put(h, "bytes", t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    memo[id(obj)] = (obj, h.hexdigest())                  # keep obj alive: ids stay unique
-    return memo[id(obj)][1]
-
-
-def _feed(h, obj, memo, depth=0) -> None:
-    """Add ``obj`` to the hash ``h``: its type and its full content, recursively.
-
-    Raises :class:`_Uncacheable` for anything whose behavior is not pinned down
-    by its content and the library versions.
-    """
-    import types
-
-    if depth > 60:
-        raise _Uncacheable("too deeply nested")
-    torch = sys.modules.get("torch")
-    if obj is None or isinstance(obj, (bool, str, bytes)):
-        _put(h, type(obj).__name__, obj.encode() if isinstance(obj, str) else
-             obj if isinstance(obj, bytes) else repr(obj).encode())
-    elif isinstance(obj, int) and type(obj) is int:
-        _put(h, "int", str(obj).encode())
-    elif isinstance(obj, float) and type(obj) is float:
-        _put(h, "float", obj.hex().encode())
-    elif isinstance(obj, np.generic):
-        _put(h, "np." + obj.dtype.str, np.asarray(obj).tobytes())
-    elif isinstance(obj, (np.ndarray, pd.DataFrame, pd.Series, pd.Index)) or (
-            torch is not None and isinstance(obj, torch.Tensor)):
-        _put(h, "data", _data_digest(obj, memo).encode())
-    elif torch is not None and isinstance(obj, (torch.dtype, torch.device)):
-        _put(h, type(obj).__name__, str(obj).encode())
-    elif torch is not None and isinstance(obj, torch.optim.Optimizer):
-        _put(h, "optimizer", _type_name(obj).encode())
-        if any(getattr(obj, name, None) for name in
-               ("_optimizer_step_pre_hooks", "_optimizer_step_post_hooks")):
-            raise _Uncacheable("optimizer hooks")
-        _feed(h, obj.state_dict(), memo, depth + 1)
-        for group in obj.param_groups:
-            for p in group["params"]:
-                _feed(h, p, memo, depth + 1)
-    elif isinstance(obj, (list, tuple)):
-        _put(h, _type_name(obj), str(len(obj)).encode())
-        for item in obj:
-            _feed(h, item, memo, depth + 1)
-    elif isinstance(obj, dict):
-        _put(h, _type_name(obj), str(len(obj)).encode())
-        for key, value in obj.items():
-            if key == "random_state" and not isinstance(value, (int, np.integer)):
-                raise _Uncacheable("random_state is not a fixed whole number")
-            _feed(h, key, memo, depth + 1)
-            _feed(h, value, memo, depth + 1)
-    elif isinstance(obj, (set, frozenset)):
-        parts = []
-        for item in obj:
-            sub = hashlib.sha256()
-            _feed(sub, item, memo, depth + 1)
-            parts.append(sub.hexdigest())
-        _put(h, _type_name(obj), " ".join(sorted(parts)).encode())
-    elif isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType)):
-        if not _trusted(getattr(obj, "__module__", None)) or "<lambda>" in obj.__qualname__:
-            raise _Uncacheable(f"{obj!r} is not library code")
-        _put(h, "code", f"{obj.__module__}.{obj.__qualname__}".encode())
-    elif hasattr(obj, "__dict__"):
-        _put(h, "object", _type_name(obj).encode())
-        _feed(h, vars(obj), memo, depth + 1)
-    else:
-        raise _Uncacheable(f"cannot key a {type(obj).__name__}")
-
-
-def _cache_key(*parts) -> str:
-    """Hex key of ``parts`` and the environment; raises :class:`_Uncacheable` if it cannot."""
-    h = hashlib.sha256()
-    _feed(h, (_environment(), parts), {})
-    return h.hexdigest()
-
-
-def _cache_file(key: str) -> Path | None:
-    folder = cache_dir()
-    return None if folder is None else folder / key[:2] / f"{key}.pkl"
-
-
-def _cache_load(key):
-    """The value stored under ``key``, or ``_MISS`` (also for unreadable or damaged files)."""
-    import pickle
-
-    path = _cache_file(key)
-    try:
-        blob = path.read_bytes()
-        header, digest, payload = blob.split(b"\n", 2)[0] + b"\n", *blob.split(b"\n", 2)[1:]
-        if (header != _CACHE_MAGIC or not digest.startswith(key.encode() + b" ")
-                or digest.split(b" ")[1] != hashlib.sha256(payload).hexdigest().encode()):
-            raise ValueError("damaged cache file")
-        return pickle.loads(payload)
-    except Exception:           # missing, partial, corrupt or from another version: a miss
-        return _MISS
-
-
-def _cache_store(key, value) -> None:
-    """Store ``value`` under ``key`` atomically (write a temporary file, then rename).
-
-    Concurrent writers of one key write the same bytes, and readers see either
-    no file or a whole one. A failure to write (e.g. a read-only folder) only
-    costs the speed-up.
-    """
-    import pickle
-    import tempfile
-
-    path = _cache_file(key)
-    if path is None:
-        return
-    try:
-        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pkl")
-        with os.fdopen(fd, "wb") as f:
-            f.write(_CACHE_MAGIC + key.encode() + b" "
-                    + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
-        os.replace(tmp, path)
-    except Exception:
-        try:
-            os.unlink(tmp)
-        except Exception:
-            pass
-
-
-def _cache_count(outcome: str, what: str) -> None:
-    """Count a lookup; with ``NNBOOK_CACHE_LOG`` set, also append it to that file."""
-    cache_stats[outcome] += 1
-    log = os.environ.get("NNBOOK_CACHE_LOG")
-    if log:
-        try:
-            with open(log, "a") as f:
-                f.write(f"{outcome} {what}\n")
-        except OSError:
-            pass
-
-
-def _cached_fit_tasks(make_model, configs, X, y, tasks, cv_scoring, n_jobs):
-    """Run :func:`sweep`'s fit tasks with joblib, taking finished ones from the cache.
-
-    ``tasks`` are ``(config index, train rows, test rows)``; returns each task's
-    :func:`_fit_task` output, in order. Only the missing tasks are computed
-    (in parallel), then stored.
-    """
-    import sklearn
-    from joblib import Parallel, delayed
-
-    keys, outputs, memo = [], [], {}
-    for i, train, test in tasks:
-        key = None
-        if cache_dir() is not None:
-            try:
-                h = hashlib.sha256()
-                _feed(h, (_environment(), "nh.sweep fit", sklearn.get_config(),
-                          make_model(**configs[i]), X, y, train, test, cv_scoring), memo)
-                key = h.hexdigest()
-            except Exception:       # _Uncacheable, or a bad config: the real fit reports it
-                _cache_count("uncacheable", "sweep fit")
-        found = _MISS if key is None else _cache_load(key)
-        if key is not None:
-            _cache_count("hits" if found is not _MISS else "misses", "sweep fit")
-        keys.append(key)
-        outputs.append(found)
-    todo = [j for j, out in enumerate(outputs) if out is _MISS]
-    if todo:
-        fresh = Parallel(n_jobs=n_jobs)(
-            delayed(_fit_task)(make_model, configs[tasks[j][0]], X, y, tasks[j][1], tasks[j][2],
-                               cv_scoring) for j in todo)
-        for j, out in zip(todo, fresh):
-            outputs[j] = out
-            if keys[j] is not None:
-                _cache_store(keys[j], out)
-    return outputs
-
-
-class _Tee:
-    """A text stream that passes everything on to ``stream`` and keeps a copy."""
-
-    def __init__(self, stream):
-        self._stream, self.copy = stream, []
-
-    def write(self, text):
-        self.copy.append(text)
-        return self._stream.write(text)
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
-
-
-def _training_objects(arguments):
-    """The modules and optimizers among a training call's arguments.
-
-    Raises :class:`_Uncacheable` unless restoring them restores everything the
-    call changes (an optimizer must update only the modules' own parameters).
-    """
-    torch = sys.modules["torch"]
-    hooks = [getattr(torch.nn.modules.module, f"_global_{kind}_hooks", None)
-             for kind in ("forward", "forward_pre", "backward", "backward_pre")]
-    hooks += [getattr(sys.modules.get("torch.optim.optimizer"), f"_global_optimizer_{kind}_hooks",
-                      None) for kind in ("pre", "post")]
-    if any(hooks):
-        raise _Uncacheable("global torch hooks are registered")
-    modules = [v for v in arguments.values() if isinstance(v, torch.nn.Module)]
-    optimizers = [v for v in arguments.values() if isinstance(v, torch.optim.Optimizer)]
-    owned = {id(p) for m in modules for p in m.parameters()}
-    if any(id(p) not in owned for o in optimizers for g in o.param_groups for p in g["params"]):
-        raise _Uncacheable("the optimizer updates tensors outside the model")
-    return modules, optimizers
-
-
-def _training_snapshot(modules, optimizers):
-    """Copies of all that training changes: weights, buffers, gradients and modes of
-    the modules, the optimizers' state, and the random generators' states."""
-    import copy
-
-    torch = sys.modules["torch"]
-    saved = []
-    for m in modules:
-        params = [(n, p.detach().clone(), None if p.grad is None else p.grad.detach().clone())
-                  for n, p in m.named_parameters(remove_duplicate=False)]
-        buffers = [(n, b.detach().clone()) for n, b in m.named_buffers(remove_duplicate=False)]
-        saved.append((params, buffers, [sub.training for sub in m.modules()]))
-    if any(t.device.type != "cpu" for params, buffers, _ in saved
-           for t in [p for _, p, _ in params] + [b for _, b in buffers]):
-        raise _Uncacheable("the model ended up off the CPU")
-    return {"modules": saved, "optimizers": [copy.deepcopy(o.state_dict()) for o in optimizers],
-            "rng": (torch.get_rng_state(), np.random.get_state(), random.getstate())}
-
-
-def _training_restore(snapshot, modules, optimizers):
-    """Put a snapshot taken after a real run back: the state a real run would leave."""
-    torch = sys.modules["torch"]
-    saved = snapshot["modules"]
-    named = [(list(m.named_parameters(remove_duplicate=False)),
-              list(m.named_buffers(remove_duplicate=False)), list(m.modules())) for m in modules]
-    fits = len(saved) == len(named) and len(snapshot["optimizers"]) == len(optimizers) and all(
-        [(n, p.shape, p.dtype) for n, p in params] == [(n, v.shape, v.dtype) for n, v, _ in s_params]
-        and [(n, b.shape, b.dtype) for n, b in bufs] == [(n, v.shape, v.dtype) for n, v in s_bufs]
-        and len(subs) == len(modes)
-        for (params, bufs, subs), (s_params, s_bufs, modes) in zip(named, saved))
-    if not fits:
-        raise _Uncacheable("the stored state does not fit this model")
-    with torch.no_grad():
-        for (params, bufs, subs), (s_params, s_bufs, modes) in zip(named, saved):
-            for (_, p), (_, value, grad) in zip(params, s_params):
-                p.copy_(value)
-                p.grad = None if grad is None else grad.clone()
-            for (_, b), (_, value) in zip(bufs, s_bufs):
-                b.copy_(value)
-            for sub, mode in zip(subs, modes):
-                sub.training = mode
-    for optimizer, state in zip(optimizers, snapshot["optimizers"]):
-        optimizer.load_state_dict(state)
-    torch_rng, numpy_rng, python_rng = snapshot["rng"]
-    torch.set_rng_state(torch_rng)
-    np.random.set_state(numpy_rng)
-    random.setstate(python_rng)
-
-
-def _cached_training(train_function):
-    """Decorator: answer a training call from the result cache when possible.
-
-    The key covers every argument (the model's weights, the optimizer and its
-    state, the loss, the data, the batch settings, ...), torch's settings and
-    the random generators' states. A miss runs the training, shows its output
-    as it comes and stores the end state; a hit restores that end state,
-    prints the same lines (with the real duration) and returns the same result.
-    """
-    import functools
-    import inspect
-    import re
-
-    signature = inspect.signature(train_function)
-    what = f"nh.{train_function.__name__}"
-
-    @functools.wraps(train_function)
-    def cached(*args, **kwargs):
-        torch = sys.modules.get("torch")
-        try:
-            bound = signature.bind(*args, **kwargs)
-        except TypeError:
-            bound = None                  # the real function reports the bad call
-        if cache_dir() is None or torch is None or bound is None:
-            return train_function(*args, **kwargs)
-        bound.apply_defaults()
-        try:
-            modules, optimizers = _training_objects(bound.arguments)
-            key = _cache_key(what, torch.get_num_threads(), torch.get_default_dtype(),
-                             torch.is_grad_enabled(), torch.are_deterministic_algorithms_enabled(),
-                             torch.get_rng_state(), np.random.get_state(), random.getstate(),
-                             list(bound.arguments.items()))
-        except _Uncacheable:
-            _cache_count("uncacheable", what)
-            return train_function(*args, **kwargs)
-        start = time.perf_counter()
-        entry = _cache_load(key)
-        if entry is not _MISS:
-            try:
-                _training_restore(entry["state"], modules, optimizers)
-            except _Uncacheable:
-                entry = _MISS
-        if entry is not _MISS:
-            _cache_count("hits", what)
-            result = entry["result"]
-            seconds = time.perf_counter() - start
-            if isinstance(result, History):
-                result.seconds = seconds
-            sys.stdout.write(re.sub(r"took \d+(\.\d+)? s\b", f"took {seconds:.1f} s",
-                                    entry["printed"]))
-            return result
-        _cache_count("misses", what)
-        out, err = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = tee_out, tee_err = _Tee(out), _Tee(err)
-        try:
-            result = train_function(*args, **kwargs)
-        finally:
-            sys.stdout, sys.stderr = out, err
-        if not tee_err.copy:              # a warning was printed: a hit could not repeat it
-            try:
-                _cache_store(key, {"state": _training_snapshot(modules, optimizers),
-                                   "printed": "".join(tee_out.copy), "result": result})
-            except _Uncacheable:
-                pass
-        return result
-
-    return cached
-
-
-# --------------------------------------------------------------------------
 # Training torch models
 # --------------------------------------------------------------------------
 
@@ -970,7 +517,7 @@ def _train_epochs(model, loss_fn, optimizer, epoch_batches, n_epochs, report_eve
     return history
 
 
-@_cached_training
+@nncache.cached_training
 def train(model, loss_fn, optimizer, loader, n_epochs, device=None, report_every=10,
           eval_data=None, patience=None, min_epochs=0):
     """Train ``model`` for ``n_epochs`` over the batches of a DataLoader.
@@ -1011,7 +558,7 @@ def shuffled_batches(X, y, batch_size):
         yield X[idx], y[idx]
 
 
-@_cached_training
+@nncache.cached_training
 def train_fast(model, loss_fn, optimizer, X, y, n_epochs, batch_size=16, report_every=10,
                eval_data=None, patience=None, min_epochs=0):
     """Like :func:`train`, but on tensors held on the model's device, without a DataLoader.
@@ -1042,20 +589,22 @@ class SweepResult:
     warnings: list = field(default_factory=list)
 
 
-def _fit_task(make_model, params, X, y, train=None, test=None, scoring=None):
-    """One fit of a sweep: the full fit (``train is None``) or one CV fold.
+def _fit_task(estimator, X, y, train=None, test=None, scoring=None):
+    """One fit of a sweep, on a fresh copy of ``estimator``: the full fit
+    (``train is None``) or one CV fold.
 
     Returns the fitted model (full fit) or the fold's score, plus the distinct
     warnings the fit raised.
     """
+    from sklearn.base import clone
     from sklearn.metrics import get_scorer
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if train is None:
-            result = make_model(**params).fit(X, y)
+            result = clone(estimator).fit(X, y)
         else:
-            model = make_model(**params).fit(_rows(X, train), _rows(y, train))
+            model = clone(estimator).fit(_rows(X, train), _rows(y, train))
             result = get_scorer(scoring)(model, _rows(X, test), _rows(y, test))
     return result, {f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught}
 
@@ -1074,15 +623,18 @@ def sweep(make_model, configs, X, y, X_test=None, y_test=None, cv_scoring=None, 
     instead of printed. Every fit, including each cross-validation fold, is a
     separate job for joblib, so one slow configuration does not hold up the
     rest. Results come back in the order of ``configs`` and are identical to a
-    serial run (``n_jobs=1``). A fit computed before (same estimator, data and
-    library versions) is read from the result cache instead (:func:`cache_dir`).
+    serial run (``n_jobs=1``). ``make_model`` is called once per configuration;
+    the full fit and every fold fit a copy of that one estimator. A fit computed
+    before (same estimator, data and library versions) is read from the result
+    cache instead (:func:`cache_dir`).
     """
     from sklearn.model_selection import KFold
 
+    estimators = [make_model(**params) for params in configs]
     folds = list(KFold(n_splits=5).split(X)) if cv_scoring else []
     tasks = [(i, None, None) for i in range(len(configs))]
     tasks += [(i, train, test) for i in range(len(configs)) for train, test in folds]
-    outputs = _cached_fit_tasks(make_model, configs, X, y, tasks, cv_scoring, n_jobs)
+    outputs = nncache.cached_fits(_fit_task, estimators, X, y, tasks, cv_scoring, n_jobs)
     results = []
     for i, params in enumerate(configs):
         mine = [out for (k, train, _), out in zip(tasks, outputs) if k == i]
@@ -1174,114 +726,3 @@ def check(name: str, answer) -> None:
     except Exception as err:  # a broken installation must not stop the notebook
         message = f"[{name}] could not be checked ({type(err).__name__}: {err})."
     print(message)
-
-
-# --------------------------------------------------------------------------
-# Data for the interactive figures (explorers) of the web page
-# --------------------------------------------------------------------------
-
-PAGE_DATA_LIMIT = 200_000
-"""Most bytes of data one chapter may hand to its web page through :func:`to_page`
-(checked per call here, and per chapter by ``tests/test_to_page.py``)."""
-
-_JS_NAME = r"^[A-Za-z_$][A-Za-z0-9_$]*$"
-
-
-def to_page(significant: int = 4, **named_values) -> None:
-    """Hand Python values to the interactive figures (OJS cells) of this chapter's web page.
-
-    Each keyword becomes an OJS variable of that name on the chapter's page.
-    The cell shows one output in the format of Quarto's own ``ojs_define``: a
-    ``<script type="ojs-define">`` element holding the values as JSON (invisible
-    in JupyterLab and on the page), with a one-line text summary; nbval compares
-    it like any other output, and no file is written.
-
-    Every float is rounded to ``significant`` significant digits: 4 (the
-    default) is plenty for a plot; use more where a test compares the page's
-    numbers with Python's. Values may be numbers, strings, booleans, None,
-    lists, tuples, dicts with string keys, NumPy arrays and scalars, and pandas
-    Series (sent as a list) and DataFrames (a dict of column lists, the layout
-    OJS's ``transpose`` expects).
-
-    Example: ``nh.to_page(alphas=alphas, curves=[r.loss_curve for r in results])``.
-    """
-    import json
-    import re
-
-    from IPython.display import display
-
-    if not (isinstance(significant, (int, np.integer)) and 1 <= significant <= 17):
-        raise ValueError(f"significant must be a whole number of digits from 1 to 17, "
-                         f"got {significant!r}.")
-    if not named_values:
-        raise ValueError("to_page needs at least one value, e.g. nh.to_page(losses=curve).")
-    for name in named_values:
-        if not re.match(_JS_NAME, name):
-            raise ValueError(f"{name!r} cannot name a JavaScript variable: use letters, digits "
-                             f"and underscores, not starting with a digit.")
-    contents = [{"name": name, "value": _page_value(value, significant, name)}
-                for name, value in named_values.items()]
-    payload = json.dumps({"contents": contents}, separators=(",", ":"), allow_nan=False)
-    payload = payload.replace("</", "<\\/")          # never close the script element early
-    size = len(payload.encode())
-    if size > PAGE_DATA_LIMIT:
-        raise ValueError(f"{size / 1000:.0f} kB of page data is more than a chapter may send "
-                         f"({PAGE_DATA_LIMIT // 1000} kB): round to fewer significant digits "
-                         f"or send fewer points.")
-    summary = (f"Data for the interactive figure on this chapter's web page: "
-               f"{', '.join(named_values)} ({size / 1000:.1f} kB)")
-    display({"text/html": f'<script type="ojs-define">{payload}</script>', "text/plain": summary},
-            raw=True, metadata={"ojs_define": True})
-
-
-def _page_value(value, significant, name):
-    """``value`` as plain JSON-able data, floats rounded to ``significant`` digits."""
-    if value is None or isinstance(value, (str, bool, np.bool_)):
-        return value if not isinstance(value, np.bool_) else bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        if not np.isfinite(value):
-            raise ValueError(f"{name} holds {value}, which JSON cannot carry: "
-                             f"replace NaN and infinities (e.g. by None) before calling to_page.")
-        return float(f"{float(value):.{significant}g}")
-    if isinstance(value, pd.Series):
-        value = value.to_numpy()
-    if isinstance(value, pd.DataFrame):
-        return {str(col): _page_value(value[col].tolist(), significant, f"{name}.{col}")
-                for col in value.columns}
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if isinstance(value, (list, tuple)):
-        return [_page_value(v, significant, name) for v in value]
-    if isinstance(value, dict):
-        if not all(isinstance(k, str) for k in value):
-            raise TypeError(f"{name}: dict keys must be strings to travel as JSON.")
-        return {k: _page_value(v, significant, f"{name}.{k}") for k, v in value.items()}
-    raise TypeError(f"{name} is a {type(value).__name__}, which to_page cannot send: "
-                    f"convert it to numbers, strings, lists, dicts, arrays or frames first.")
-
-
-def page_data(notebook) -> dict:
-    """The values a stored notebook hands to its web page: the inverse of :func:`to_page`.
-
-    ``notebook`` is a path or an nbformat notebook; returns ``{name: value}`` over
-    all its ``to_page`` outputs, in the rounded form the page receives (tests
-    compare the page's numbers with these).
-    """
-    import json
-
-    import nbformat
-
-    if not hasattr(notebook, "cells"):
-        notebook = nbformat.read(notebook, as_version=4)
-    values = {}
-    for cell in notebook.cells:
-        for out in cell.get("outputs", []):
-            html = out.get("data", {}).get("text/html")
-            if out.get("metadata", {}).get("ojs_define") and html:
-                html = "".join(html) if isinstance(html, list) else html
-                text = html.split(">", 1)[1].rsplit("</script>", 1)[0]
-                for entry in json.loads(text)["contents"]:
-                    values[entry["name"]] = entry["value"]
-    return values

@@ -7,7 +7,7 @@
 ratio     The lesson's code run as one plain serial script
           (../shared/bench/lesson_reference.py, or LESSON_REFERENCE=path) and
           `make test`, one after the other on this machine, and their ratio.
-          `make test` starts with an empty result cache of its own (conftest.py),
+          `make test` starts with an empty result cache of its own (nnbook.pytest_plugin),
           so strict nbval computes everything; its summary line gives the cache's
           hit rate (the student-copy runs reusing nbval's fits).
           Both print their CPU seconds (every process they waited for): on 2 cores a
@@ -57,7 +57,8 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 import nnhelpers as nh  # noqa: E402
-from nnbook import warm_kernels  # noqa: E402
+from nnbook import book, warm_kernels  # noqa: E402
+from nnbook.book import ROOT  # noqa: E402
 from mlp_draw import mlp_draw  # noqa: E402
 
 
@@ -148,7 +149,6 @@ def bench_sweeps():
     print(f"  speed-up: {serial / parallel:.2f}x; identical loss curves: {c1 == c2}")
 
 
-ROOT = Path(__file__).resolve().parent.parent
 LESSON = Path(os.environ.get("LESSON_REFERENCE", ROOT.parent / "shared" / "bench" /
                                                    "lesson_reference.py"))
 
@@ -263,7 +263,7 @@ def bench_chapters():
     if folder.exists():
         folder.rename(saved)
     only = os.environ.get("BENCH_CHAPTERS", "").split()       # e.g. BENCH_CHAPTERS="03 07"
-    chapters = [p for p in sorted((ROOT / "chapters").glob("*.ipynb"))
+    chapters = [p for p in book.chapter_notebooks()
                 if not only or p.name.startswith(tuple(only))]
     rows, totals = [], Counter()
     print(f"Each chapter in a fresh kernel, first run (empty cache) and re-run, {os.cpu_count()} cores")

@@ -1,15 +1,14 @@
 """Shared fixtures: the repository root and the chapter notebooks."""
 
-from pathlib import Path
-
 import matplotlib
 import nbformat
 import pytest
 
+from nnbook.book import ROOT, chapter_notebooks
+
 matplotlib.use("Agg")
 
-ROOT = Path(__file__).resolve().parent.parent
-CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))       # every notebook of the book
+CHAPTERS = chapter_notebooks()                                # every notebook of the book
 # Numbered chapters ("01-...") and appendix notebooks ("A-...", listed under `appendices:`).
 NUMBERED_CHAPTERS = [p for p in CHAPTERS if p.name[:2].isdigit()]
 APPENDIX_NOTEBOOKS = [p for p in CHAPTERS if p not in NUMBERED_CHAPTERS]

@@ -15,12 +15,11 @@ import nbformat
 
 from nnbook import cells, grade
 from nnbook import student as make_student
-
-ROOT = Path(__file__).resolve().parent.parent
+from nnbook.book import CHAPTERS_DIR
 
 
 def chapter_path(stem: str) -> Path:
-    return ROOT / "chapters" / f"{stem}.ipynb"
+    return CHAPTERS_DIR / f"{stem}.ipynb"
 
 
 def student_copy(stem: str) -> nbformat.NotebookNode:

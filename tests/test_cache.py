@@ -1,4 +1,4 @@
-"""The result cache of nh.sweep, nh.train and nh.train_fast (scripts/nnhelpers.py).
+"""The result cache of nh.sweep, nh.train and nh.train_fast (scripts/nncache.py).
 
 A hit must be indistinguishable from a real run (results, weights, optimizer
 state, random-generator states, printed lines); anything that changes a result
@@ -9,7 +9,6 @@ damaged files and concurrent writers must never yield a wrong result.
 import multiprocessing
 import pickle
 import random
-import re
 
 import numpy as np
 import pandas as pd
@@ -18,6 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+import nncache
 import nnhelpers as nh
 
 
@@ -93,17 +93,36 @@ def test_sweep_misses_when_a_parameter_the_data_a_version_or_the_code_changes(ca
     tiny_sweep(X=renamed, cv=False)
     assert stats()["misses"] == 7
 
-    nh._environment()
+    nncache._environment()
     with monkeypatch.context() as m:
-        m.setitem(nh._VERSIONS, "scikit-learn", "0.0.1")                # a library version
+        m.setitem(nncache._VERSIONS, "scikit-learn", "0.0.1")                # a library version
         tiny_sweep(cv=False)
     assert stats()["misses"] == 9
     with monkeypatch.context() as m:
-        m.setattr(nh, "_HELPERS_DIGEST", "0" * 64)                      # the helpers' code
+        m.setattr(nncache, "_HELPERS_DIGEST", "0" * 64)                      # the helpers' code
         tiny_sweep(cv=False)
     assert stats()["misses"] == 11
     tiny_sweep(cv=False)
     assert stats() == {"hits": 5, "misses": 11, "uncacheable": 0}
+
+
+def test_a_sweep_builds_each_model_once_and_stores_the_fit_of_the_keyed_one(cache):
+    """A make_model that draws randomness: the estimator the key describes is the one fitted.
+    (Built once for the key and again for the fit, the cache stored alpha 2's fit under
+    alpha 1's key, and a later sweep of alpha 1 read a model with alpha 2.)"""
+    XTR, _, YTR, _ = nh.regression_split()
+    drawn, built = iter([1.0, 2.0, 3.0]), []
+
+    def make_model(**params):
+        built.append(nh.regression_pipeline(max_iter=2, alpha=next(drawn)))
+        return built[-1]
+
+    first = nh.sweep(make_model, [{}], XTR.iloc[:100], YTR.iloc[:100], n_jobs=1)
+    assert len(built) == 1 and first[0].model[-1].alpha == 1.0
+    again = nh.sweep(lambda **p: nh.regression_pipeline(max_iter=2, alpha=1.0), [{}],
+                     XTR.iloc[:100], YTR.iloc[:100], n_jobs=1)
+    assert stats()["hits"] == 1 and again[0].model[-1].alpha == 1.0
+    assert canonical(again[0].model) == canonical(first[0].model)
 
 
 def test_unfixed_random_state_is_computed_not_cached(cache):
@@ -131,7 +150,7 @@ def test_default_folder_is_the_git_ignored_output(monkeypatch, root):
 # ---------------------------------------------------------------- keys
 
 def key(*parts):
-    return nh._cache_key(*parts)
+    return nncache._cache_key(*parts)
 
 
 def test_key_tells_apart_values_that_compare_equal():
@@ -160,7 +179,7 @@ def test_code_outside_the_libraries_cannot_be_keyed():
 
     for obj in (MyNet(), lambda x: x, test_code_outside_the_libraries_cannot_be_keyed,
                 np.random.RandomState(0), torch.Generator()):
-        with pytest.raises(nh._Uncacheable):
+        with pytest.raises(nncache._Uncacheable):
             key(obj)
     key(nn.Sequential(nn.Linear(2, 3), nn.ReLU()), nn.functional.mse_loss)
 
@@ -203,7 +222,7 @@ def assert_same_world(a, b):
 
 
 def without_durations(text):
-    return re.sub(r"took \d+(\.\d+)? s", "took <n> s", text)
+    return nncache.DURATION.sub("took <n> s", text)
 
 
 @pytest.mark.parametrize("fast", [False, True], ids=["train", "train_fast"])
@@ -291,7 +310,7 @@ def _write_many(args):
 
     os.environ["NNBOOK_CACHE_DIR"] = folder
     for _ in range(30):
-        nh._cache_store("ab" * 32, letter * 300_000)
+        nncache._cache_store("ab" * 32, letter * 300_000)
     return True
 
 
@@ -301,12 +320,12 @@ def test_concurrent_writers_never_leave_a_torn_file(cache):
         pending = pool.map_async(_write_many, [(str(cache), "A"), (str(cache), "B")])
         seen = set()
         while not pending.ready():
-            value = nh._cache_load("ab" * 32)
-            if value is not nh._MISS:
+            value = nncache._cache_load("ab" * 32)
+            if value is not nncache._MISS:
                 assert value in ("A" * 300_000, "B" * 300_000)
                 seen.add(value[0])
         assert pending.get() == [True, True]
-    assert nh._cache_load("ab" * 32)[0] in "AB"
+    assert nncache._cache_load("ab" * 32)[0] in "AB"
     assert not list(cache.rglob(".tmp-*"))              # no temporary file left behind
 
 

@@ -1,6 +1,7 @@
 """The pinned environment: requirements.txt and environment.yml agree, pins are exact."""
 
 import re
+import shlex
 
 import yaml
 
@@ -49,13 +50,32 @@ def test_quarto_is_not_a_test_dependency(root):
     assert "quarto-cli" in (root / "requirements-site.txt").read_text()
 
 
-def test_ci_runs_make_test(root):
-    assert "make test" in (root / ".ci" / "run").read_text()
-    assert (root / "README.md").read_text().splitlines()[3].startswith("make lab")
+def ci_commands(script: str) -> list[list[str]]:
+    """The command lines a shell script runs, as words (comments and blank lines dropped)."""
+    commands = []
+    for line in script.splitlines():
+        words = shlex.split(line, comments=True)
+        if words:
+            commands.append(words)
+    return commands
+
+
+def test_ci_runs_make_test_then_the_site_tests_and_stops_at_a_failure(root):
+    commands = ci_commands((root / ".ci" / "run").read_text())
+    assert ["set", "-euo", "pipefail"] in commands                 # a failing step fails CI
+    runs = [words for words in commands if words[0] == "make"]
+    assert runs == [["make", "test"], ["make", "test-site"]]
+    usage = (root / "README.md").read_text().split("```bash\n", 1)[1].split("```", 1)[0]
+    assert ["make", "test"] in ci_commands(usage)                  # the README's own command
+
+
+def test_ci_commands_are_read_from_command_lines_not_comments():
+    script = "# runs make test\necho 'make test'  # make test\nmake test-site\n"
+    assert [w for w in ci_commands(script) if w[0] == "make"] == [["make", "test-site"]]
 
 
 def test_test_processes_validate_notebooks_without_rfc3987_syntax():
-    """pytest_startup keeps jsonschema from importing rfc3987-syntax in the test processes;
+    """The test-run plugin keeps jsonschema from importing rfc3987-syntax in the test processes;
     nbformat's validation, which uses no format checks, still rejects a broken notebook."""
     import sys
 

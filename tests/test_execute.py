@@ -42,3 +42,14 @@ def test_execute_runs_a_notebook_in_its_folder(tmp_path):
     done = ex.execute(path)
     assert [o.text for o in done.cells[0].outputs] == ["here\nxy\n"]
     assert "execution" not in done.cells[0].metadata     # no timing metadata is recorded
+
+
+def test_run_one_rewrites_the_notebook_whole_and_check_writes_nothing(tmp_path):
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")]), path)
+    before = path.read_bytes()
+    assert ex.run_one(str(path), check=True)[1] == ["cell 0: outputs differ"]
+    assert path.read_bytes() == before
+    assert ex.run_one(str(path), check=False)[1] == ["cell 0: outputs differ"]
+    assert nbformat.read(path, as_version=4).cells[0].outputs[0].text == "42\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["n.ipynb"]         # no temporary file left

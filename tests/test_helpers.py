@@ -157,7 +157,18 @@ def test_decision_boundary_accepts_estimator_or_function(fitted_circles):
     ax = nh.plot_decision_boundary(model, XTR, YTR, grid_points=20)
     ax2 = nh.plot_decision_boundary(lambda p: (p[:, 0] > 0).astype(int), XTR, YTR, grid_points=20)
     assert ax.collections and ax2.collections
-    assert plt.get_fignums()  # helpers create figures only when no ax is given
+
+
+def test_plot_helpers_create_a_figure_only_when_no_ax_is_given(fitted_circles):
+    model, XTR, _, YTR, _ = fitted_circles
+    plt.close("all")
+    first = nh.plot_decision_boundary(model, XTR, YTR, grid_points=20)
+    second = nh.plot_loss_curve([3, 2, 1])
+    assert len(plt.get_fignums()) == 2 and first.figure is not second.figure
+    _, given = plt.subplots()
+    assert nh.plot_decision_boundary(model, XTR, YTR, grid_points=20, ax=given) is given
+    assert nh.plot_loss_curve([3, 2, 1], ax=given) is given
+    assert len(plt.get_fignums()) == 3                     # only the one made here
 
 
 # -- training loops ----------------------------------------------------------
@@ -214,6 +225,7 @@ def test_evaluate_loss_restores_training_mode():
 
 # -- sweeps ------------------------------------------------------------------
 
+@pytest.mark.integration          # starts a pool of worker processes
 def test_sweep_parallel_equals_serial_and_keeps_order():
     XTR, XTS, YTR, YTS = nh.regression_split()
     configs = [{"alpha": 1.0, "max_iter": 15}, {"alpha": 0.01, "max_iter": 10}]

@@ -56,7 +56,7 @@ def test_unclosed_solution_div_is_an_error():
 class _StudentCopyRun:
     """Runs one chapter's student copy top to bottom (one class per chapter, below).
 
-    conftest.py schedules each class right after its chapter's nbval run, on the
+    The pytest plugin (tooling/nnbook/pytest_plugin.py) schedules each class right after its chapter's nbval run, on the
     same worker, so that the copy's fits come from the test run's result cache
     (``nh.sweep``, ``nh.train``), filled by that nbval run, instead of being
     computed a second time; every cell still runs. Figures are drawn but not

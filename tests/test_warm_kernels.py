@@ -1,7 +1,7 @@
 """Warm kernels (tooling/nnbook/warm_kernels.py): a forked kernel is the process a fresh one would be.
 
-The test run starts its kernels this way (conftest.py starts the server these tests
-use too); they compare a forked kernel with a fresh interpreter's, and check the
+The test run starts its kernels this way (the pytest plugin, tooling/nnbook/pytest_plugin.py,
+starts the server these tests use too); they compare a forked kernel with a fresh interpreter's, and check the
 ways back to a fresh one.
 """
 
@@ -61,7 +61,7 @@ def _not_counted(monkeypatch):
 
 @pytest.fixture(scope="module")
 def server():
-    """The test run's server (conftest.py), or one of this module's own."""
+    """The test run's server (the pytest plugin), or one of this module's own."""
     path = warm_kernels.server_address()
     if path:
         yield path

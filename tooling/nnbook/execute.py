@@ -29,7 +29,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from traitlets import HasTraits, default
 
-from nnbook import ROOT, warm_kernels
+from nnbook import ROOT, book, warm_kernels
 
 SANITIZE_FILE = ROOT / "tests" / "nbval-sanitize.cfg"
 
@@ -140,8 +140,9 @@ def run_one(name: str, check: bool) -> tuple[str, list[str], float]:
     except CellExecutionError as error:
         return name, [f"execution failed: {str(error).strip().splitlines()[-1]}"], 0.0
     diffs = differences(stored, fresh)
-    if not check:
-        nbformat.write(fresh, path)
+    if not check:                  # as nbformat.write, but an interrupted run leaves the old file
+        text = nbformat.writes(fresh)
+        book.write_atomically(path, (text if text.endswith("\n") else text + "\n").encode())
     return name, diffs, time.perf_counter() - start
 
 
