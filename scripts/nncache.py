@@ -32,6 +32,9 @@ import numpy as np
 import pandas as pd
 
 _HERE = Path(__file__).resolve().parent       # the helpers' folder (scripts/, or a kit's notebooks/)
+ROOT = Path(__file__).resolve().parent.parent
+"""The book's folder, where ``_output/cache`` lives (the student kit ships this line as the
+notebooks' folder, so that a kit has one ``_output/``)."""
 
 DURATION = re.compile(r"took \d+(\.\d+)? s\b")
 """A printed wall-clock duration ("Training took 1.2 s"): the one thing that may differ
@@ -69,7 +72,7 @@ def cache_dir() -> Path | None:
     value = os.environ.get("NNBOOK_CACHE_DIR", "").strip()
     if value.lower() == "off" or _CACHE_PAUSED:
         return None
-    return Path(value) if value else _HERE.parent / "_output" / "cache"
+    return Path(value) if value else ROOT / "_output" / "cache"
 
 
 _CACHE_PAUSED: list = []
