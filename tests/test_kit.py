@@ -18,10 +18,10 @@ from nbclient import NotebookClient
 
 import nnexercises
 from nnbook import cells, grade
+from nnbook import ROOT
 from nnbook import kit as make_kit
 from nnbook import student as make_student
 
-ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = str(ROOT / "scripts")
 FAST_CHAPTER = "01-neurons-and-networks"
 

@@ -179,7 +179,7 @@ def test_without_a_server_kernels_start_fresh_and_at_once(tmp_path, monkeypatch)
         monkeypatch.setenv(warm_kernels.ENV, address)
         start = time.monotonic()
         assert warm_kernels.fork_kernel(cmd, dict(os.environ), str(tmp_path)) is None
-        assert time.monotonic() - start < 1
+        assert time.monotonic() - start < 5       # a server that never answers would cost 10 s
 
 
 def test_an_interrupt_reaches_a_forked_kernel(server, tmp_path, monkeypatch):
@@ -190,7 +190,7 @@ def test_an_interrupt_reaches_a_forked_kernel(server, tmp_path, monkeypatch):
                             resources={"metadata": {"path": str(tmp_path)}})
     start = time.monotonic()
     client.execute()
-    assert time.monotonic() - start < 30
+    assert time.monotonic() - start < 45       # well under the cell's 60 s: it was interrupted
     assert nb.cells[0].outputs[-1]["ename"] == "KeyboardInterrupt"
 
 

@@ -106,8 +106,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from nnbook import ROOT, warm_kernels
+from nnbook.book import CHAPTERS_DIR, cost_rank
 from nnbook.cells import CHECK_CALL, exercise_cells, is_check_cell, mark
-CHAPTERS_DIR = ROOT / "chapters"
 
 DEFAULT_TIMEOUT = 600          # seconds per notebook (chapter 7 takes 1-2 minutes)
 DEFAULT_CELL_TIMEOUT = 120     # seconds per cell: the slowest cell of the book takes 16 s uncached
@@ -745,8 +745,7 @@ def grade_class(folder: Path, out: Path, jobs: int = 2, timeout: float = DEFAULT
     titles = exercise_titles(assigned)
     numbers = {name: t["number"] for name, t in titles.items()}
     # slowest chapters first, so that the two workers finish together
-    order = sorted(chosen, key=lambda k: (k[1] not in ("07-gradient-descent",
-                                                       "03-pytorch-binary-classifier"), k))
+    order = sorted(chosen, key=lambda k: (cost_rank(k[1]), k))
     echo(f"Grading {_count(len(chosen), 'notebook')} of {_count(len(students), 'student')}, "
          f"{jobs} at a time (time limits: {cell_timeout:.0f} s per cell, {timeout:.0f} s per "
          "notebook).")

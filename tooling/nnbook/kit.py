@@ -26,6 +26,7 @@ answers, every other file for all of them).
 from __future__ import annotations
 
 import ast
+import io
 import re
 import sys
 import zipfile
@@ -34,6 +35,7 @@ from pathlib import Path
 import nbformat
 
 from nnbook import ROOT
+from nnbook.book import write_atomically
 SCRIPTS = ROOT / "scripts"
 KIT_NAME = "neural-networks-student-kit"
 DEFAULT_NOTEBOOKS = ROOT / "_student" / "chapters"
@@ -255,14 +257,14 @@ def giveaways(files: dict[str, bytes]) -> list[str]:
 
 def write_zip(files: dict[str, bytes], target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
-    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as zf:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(files):
             info = zipfile.ZipInfo(f"{KIT_NAME}/{name}", date_time=FIXED_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             zf.writestr(info, files[name])
-    partial.replace(target)
+    write_atomically(target, buffer.getvalue())
     return target
 
 
