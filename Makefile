@@ -4,6 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg --nbval-cell-timeout 900
+# students on Linux and Windows: TORCH_INDEX=https://download.pytorch.org/whl/cpu installs
+# torch's CPU-only build first (a plain install pulls the multi-GB CUDA build; see README)
+TORCH_INDEX ?=
 # pytest-xdist workers: on 2 cores, the third keeps a core busy while a test waits
 JOBS   ?= 3
 
@@ -15,6 +18,7 @@ help:            ## list the targets
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { echo "Python 3.11 is needed (found: $(PYTHON)). Install it, or run make PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install --quiet torch==2.13.0 --index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -c "import matplotlib.pyplot"   # build the font cache before any notebook runs
