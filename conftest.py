@@ -50,7 +50,7 @@ nbval.kernel.KernelManager = IsolatedKernelManager
 # Work units by their time in the test run, slowest first: chapters by number (sweeps with
 # cross-validation, long trainings), test modules by path (test_grade grades a whole class).
 # Chapters not listed follow these, in reading order, then the other unit tests.
-SLOWEST_FIRST = ("07", "tests/test_grade.py", "09", "tests/test_warm_kernels.py", "06", "03",
+SLOWEST_FIRST = ("07", "10", "tests/test_grade.py", "09", "tests/test_warm_kernels.py", "06", "03",
                  "tests/test_kit.py", "A-", "02", "05", "01", "04", "08")
 
 
