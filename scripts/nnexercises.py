@@ -763,6 +763,27 @@ KEY.update({
             "747b1ea7a58f 7cdaf19e7657 7d0f6f938bcb 8a7ed21b90e5 8e8ceaeec6cd 8f1b3d19bf38 "
             "983f8e0bcb04 98ebb4b0f477 9fa5970bf605 a2548b98b22c ccf8b7ee1c0f cf6e0bedc6b3 "
             "d7e60d1f1ebb ee0a4cf83bf6 ffd672e13745"), atol=1e-09),
+    "digits-learning-rate": Exercise(
+        "10-real-data", "number",
+        "clone(best_mlp).set_params(mlp__learning_rate_init=0.001), cross_val_score with cv=folds, then the mean of the five scores.",
+        key=(
+            "3bf4fbcf9ee6 4057a123eadb 4ba4747d1e7d 599d9772fee4 ae321ec48a42 bab9e96c5b27"), digits=6, fraction=True),
+    "digits-winners-curse": Exercise(
+        "10-real-data", "number",
+        "search.best_score_ minus the mean of the MLP column of seed_table; the answer is positive and small.",
+        key=(
+            "2031b2871f16 ba1016e92ebc bd05a1b0ea36 bebb78978410 dab9b6c4c2ac f14759d58d44"), sig=2, digits=6),
+    "digits-peek-at-c": Exercise(
+        "10-real-data", "number",
+        "fit the C = 1 pipeline on the training set; count the test images only the MLP gets right and those only the C = 1 model gets right, then binomtest(first count, sum).",
+        key=(
+            "044ef8820970 52cf0e664d8f 80e8e7eee7b3 84a7773fec43 92b70e8b5415 b389e45bbe66 "
+            "b6693f72bca4"), digits=6),
+    "digits-no-decay": Exercise(
+        "10-real-data", "number",
+        "seed 2024 right before building the network, plain Adam without weight_decay, patience=20; the minimum of eval_losses.",
+        key=(
+            "3877eb4fcbf8 7ed5550baa89 be1280528419 c2ec608babf3 f7b01c38b1c7"), sig=4, digits=5),
 })
 _refresh_index()
 

@@ -126,6 +126,19 @@ TABLE = {
         ((0.529, 0.392), HINT), ((39.2, 52.9), UNITS), ((39.23, 52.92), UNITS), (0.392, COUNT), ((0.392, 0.46, 0.529), COUNT)]),
     "sigmoid-saturates": (17, [(17, OK), (17.0, OK), (16, HINT), (37, HINT), (17.5, TYPE)]),
     "clipped-gradient": (0.0, [(0.0, OK), (0, OK), (torch.tensor([0.0]), OK), (1.0, HINT), (0.5, HINT)]),
+    # chapter 10
+    "digits-learning-rate": (0.9843976318325762, [
+        (0.984, OK), (0.9844, OK), (0.98440, OK), (np.float64(0.9843976318325762), OK), ([0.984], OK),
+        (98.4, UNITS), (98.44, UNITS), (0.98, DIGITS), (0.983, HINT), (0.9829, HINT), ("0.984", TYPE)]),
+    "digits-winners-curse": (0.0023626600578274815, [
+        (0.0024, OK), (0.00236, OK), (0.0023627, OK), (np.float64(0.0023626600578274815), OK),
+        (0.002, DIGITS), (-0.0024, HINT), (0.0023, HINT), (0.9806, HINT)]),
+    "digits-peek-at-c": (0.03125, [
+        (0.0312, OK), (0.0313, OK), (0.03125, OK), (np.float64(0.03125), OK), ([0.0312], OK),
+        (0.03, DIGITS), (0.125, HINT), (0.0625, HINT), (0.00098, HINT), (3.13, HINT)]),
+    "digits-no-decay": (0.12510906159877777, [
+        (0.1251, OK), (0.12511, OK), (np.float32(0.12510906), OK), (torch.tensor(0.1251), OK),
+        (0.125, DIGITS), (0.13, DIGITS), (0.0895, HINT), (0.1252, HINT)]),
 }
 
 ROWS = [(name, k, answer, want) for name, (_, rows) in TABLE.items()

@@ -23,10 +23,10 @@ def makes_figure(cell):
     return any(set(o.get("data", {})) & set(FIGURE_OUTPUT) for o in cell.get("outputs", []))
 
 
-def test_there_are_nine_chapters_in_reading_order():
+def test_there_are_ten_chapters_in_reading_order():
     names = [p.name for p in NUMBERED_CHAPTERS]
-    assert len(names) == 9
-    assert [n[:3] for n in names] == [f"{k:02d}-" for k in range(1, 10)]
+    assert len(names) == 10
+    assert [n[:3] for n in names] == [f"{k:02d}-" for k in range(1, 11)]
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)

@@ -1,4 +1,4 @@
-"""The explorers: interactive OJS figures of chapters 2, 6 and 7, tested in Chromium.
+"""The explorers: interactive OJS figures of chapters 2, 6, 7 and 10, tested in Chromium.
 
 Each explorer (``chapters/_explorers/<name>.qmd``, included by a markdown cell of
 its chapter) draws from data that its chapter hands to the page with
@@ -35,6 +35,7 @@ EXPLORERS = {
     "alpha": "chapters/06-loss-and-regularization",
     "gd": "chapters/07-gradient-descent",
     "sweep": "chapters/07-gradient-descent",
+    "mcnemar": "chapters/10-real-data",
 }
 
 # Record when each explorer's readout first appears (ms since navigation started).
@@ -197,6 +198,8 @@ CONTROLS = {
                      lambda: e.root.locator("svg[role=img]").click(position={"x": 300, "y": 300})],
     "sweep": lambda e: [_press(e.root.get_by_role("radio", name="0.01", exact=True), "ArrowRight"),
                         _press(e.root.get_by_role("checkbox"), "Space")],
+    "mcnemar": lambda e: [_press(e.slider("images only the MLP gets right"), "ArrowLeft"),
+                          _press(e.slider("images only the logistic regression gets right"), "PageUp")],
 }
 
 
@@ -269,6 +272,32 @@ def test_sweep_readout_equals_the_notebooks_sweeps(explorer, data):
         assert ("without converging" in text) == (not fit["converged"])
         selected = explorer.root.locator("#sweep-table tr.explorer-selected td").all_inner_texts()
         assert selected[:3] == [fit["lr"], f"{fit['momentum']:g}", str(len(fit["loss_curve"]))]
+
+
+@pytest.mark.parametrize("explorer", ["mcnemar"], indirect=True)
+def test_mcnemar_readout_equals_python(explorer, data):
+    from scipy.stats import binomtest
+
+    counts = data[EXPLORERS["mcnemar"]]["mcnemar_counts"]
+    n, both_wrong = counts["n"], counts["both_wrong"]
+    settings = [(counts["only_mlp"], counts["only_linear"]), (5, 3), (12, 12), (0, 8), (20, 4)]
+    for k, (wins, losses) in enumerate(settings):
+        if k:                                        # typed into the number boxes
+            explorer.set_number("images only the MLP gets right", wins)
+            explorer.set_number("images only the logistic regression gets right", losses)
+            explorer.page.wait_for_function(
+                "(t) => document.querySelector('#mcnemar-readout').textContent.includes(t)",
+                arg=f"won {wins} to {losses}:")
+        both_right = n - both_wrong - wins - losses
+        mlp, linear = both_right + wins, both_right + losses
+        (a, b), (c, d) = nh.wilson_interval(mlp, n), nh.wilson_interval(linear, n)
+        overlap = "overlap" if max(a, c) <= min(b, d) else "do not overlap"
+        p = binomtest(wins, wins + losses).pvalue
+        assert explorer.readout() == (
+            f"MLP {mlp} of {n} right (95% interval {a:.4f} to {b:.4f}), logistic regression {linear} "
+            f"({c:.4f} to {d:.4f}): the intervals {overlap}. Disagreements won {wins} to {losses}: "
+            f"McNemar's exact p = {p:.5f}."), (wins, losses)
+    explorer.probe.assert_clean(console=True)
 
 
 def _f(x, y):          # the two-valley function of chapter 7

@@ -22,7 +22,7 @@ from nnbook import ROOT
 
 CHAPTERS_DIR = ROOT / "chapters"
 
-CHAPTERS_BY_COST = ("07", "09", "06", "03", "A-", "02", "05", "01", "04", "08")
+CHAPTERS_BY_COST = ("07", "10", "09", "06", "03", "A-", "02", "05", "01", "04", "08")
 """Chapter notebooks by the time they take to run, costliest first, as the first
 characters of their names (measured with ``make bench``: chapter 7's sweeps take
 about 30 s, chapter 8 about 4 s). A chapter not listed counts as the cheapest."""
