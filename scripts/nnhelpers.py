@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 import nncache
-from nncache import cache_dir, cache_off, cache_stats  # noqa: F401  (nh.cache_off() etc.)
+from nncache import cache_dir, cache_off, cache_stats, cached  # noqa: F401  (nh.cached(...) etc.)
 from nnpage import PAGE_DATA_LIMIT, page_data, to_page  # noqa: F401  (nh.to_page(...))
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -705,56 +705,6 @@ def report_warnings(results, key: str) -> None:
     for r in results:
         for w in r.warnings:
             print(f"{key}={r.params[key]}: {w}")
-
-
-def cached(function, *args, **kwargs):
-    """``function(*args, **kwargs)``, read from the result cache if it was computed before.
-
-    For scikit-learn's long computations that :func:`sweep` does not cover, such as
-    fitting a search, ``nh.cached(search.fit, X, y)`` (which leaves ``search`` fitted,
-    as ``search.fit(X, y)`` would), or ``nh.cached(cross_val_score, model, X, y, cv=folds)``.
-    The key covers the function, the object whose method it is, every argument (the
-    data, estimators with all their settings), NumPy's global random state and the
-    library versions; a hit also leaves that random state as the real call would.
-    A call the key cannot vouch for (code defined in a notebook, an estimator or
-    splitter without a fixed ``random_state``) is computed, and so is one that prints
-    a warning (a hit could not repeat it). See :func:`cache_dir`.
-    """
-    import types
-
-    import sklearn
-
-    owner = function.__self__ if isinstance(function, types.MethodType) else None
-    plain = function.__func__ if owner is not None else function
-    what = f"nh.cached {getattr(plain, '__qualname__', plain)}"
-    key = None
-    if cache_dir() is not None:
-        try:
-            key = _cache_key("nh.cached", sklearn.get_config(), plain, owner, list(args), kwargs,
-                             np.random.get_state())
-        except _Uncacheable:
-            _cache_count("uncacheable", what)
-    entry = _MISS if key is None else _cache_load(key)
-    if key is not None:
-        _cache_count("misses" if entry is _MISS else "hits", what)
-    if entry is not _MISS:
-        np.random.set_state(entry["numpy_rng"])
-        if owner is None:
-            return entry["result"]
-        vars(owner).clear()
-        vars(owner).update(vars(entry["owner"]))
-        return owner if entry["returns_owner"] else entry["result"]
-    err = sys.stderr
-    sys.stderr = tee_err = _Tee(err)
-    try:
-        result = function(*args, **kwargs)
-    finally:
-        sys.stderr = err
-    if key is not None and not tee_err.copy:
-        returns_owner = owner is not None and result is owner
-        _cache_store(key, {"result": None if returns_owner else result, "owner": owner,
-                           "returns_owner": returns_owner, "numpy_rng": np.random.get_state()})
-    return result
 
 
 # --------------------------------------------------------------------------
