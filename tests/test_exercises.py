@@ -132,10 +132,10 @@ TABLE = {
         (98.4, UNITS), (98.44, UNITS), (0.98, DIGITS), (0.983, HINT), (0.9829, HINT), ("0.984", TYPE)]),
     "digits-winners-curse": (0.0023626600578274815, [
         (0.0024, OK), (0.00236, OK), (0.0023627, OK), (np.float64(0.0023626600578274815), OK),
-        (0.002, DIGITS), (-0.0024, HINT), (0.0023, HINT), (0.9806, HINT)]),
+        (0.002, DIGITS), (-0.0024, HINT), (0.0023, ROUNDING), (0.9806, HINT)]),
     "digits-peek-at-c": (0.03125, [
         (0.0312, OK), (0.0313, OK), (0.03125, OK), (np.float64(0.03125), OK), ([0.0312], OK),
-        (0.03, DIGITS), (0.125, HINT), (0.0625, HINT), (0.00098, HINT), (3.13, HINT)]),
+        (0.03, DIGITS), (0.125, HINT), (0.0625, HINT), (0.00098, HINT), (3.13, UNITS)]),
     "digits-no-decay": (0.12510906159877777, [
         (0.1251, OK), (0.12511, OK), (np.float32(0.12510906), OK), (torch.tensor(0.1251), OK),
         (0.125, DIGITS), (0.13, DIGITS), (0.0895, HINT), (0.1252, HINT)]),
