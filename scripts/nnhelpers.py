@@ -14,6 +14,7 @@ Plotting helpers take ``ax=None``, return the Axes and never call ``plt.show()``
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import sys
@@ -268,6 +269,24 @@ def baseline_mse(y_train, y_test) -> float:
     """Mean squared error on ``y_test`` of always predicting the mean of ``y_train``."""
     y_train, y_test = np.ravel(y_train).astype(float), np.ravel(y_test).astype(float)
     return float(np.mean((y_test - y_train.mean()) ** 2))
+
+
+def mcnemar_test(right_a, right_b) -> tuple[int, int, float]:
+    """Exact two-sided McNemar test of two classifiers scored on the same items.
+
+    ``right_a`` and ``right_b`` are boolean arrays, True where each classifier is
+    right. Returns ``(only_a, only_b, p_value)``: the items only ``a`` gets right, the
+    items only ``b`` gets right, and the probability that a fair coin splits
+    ``only_a + only_b`` tosses at least this unevenly (chapter 9 computes it by hand).
+    """
+    right_a, right_b = np.asarray(right_a, dtype=bool), np.asarray(right_b, dtype=bool)
+    if right_a.shape != right_b.shape:
+        raise ValueError(f"mcnemar_test needs the two classifiers' results on the same items; "
+                         f"got shapes {right_a.shape} and {right_b.shape}")
+    only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b))
+    n, k = only_a + only_b, min(only_a, only_b)
+    p_value = min(1.0, 2 * sum(math.comb(n, j) for j in range(k + 1)) / 2**n)
+    return only_a, only_b, p_value
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:

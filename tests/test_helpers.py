@@ -358,3 +358,18 @@ def test_wilson_interval_known_values_and_errors():
         nh.wilson_interval(1, 0)
     with pytest.raises(ValueError, match="confidence"):
         nh.wilson_interval(1, 2, confidence=1.5)
+
+
+def test_mcnemar_test_counts_the_disagreements_and_matches_scipys_exact_test():
+    from scipy.stats import binomtest
+
+    for only_a, only_b in [(11, 0), (0, 1), (6, 1), (15, 5), (3, 3), (0, 0)]:
+        right_a = np.array([True] * only_a + [False] * only_b + [True, False])
+        right_b = np.array([False] * only_a + [True] * only_b + [True, False])
+        got = nh.mcnemar_test(right_a, right_b)
+        assert got[:2] == (only_a, only_b)
+        n = only_a + only_b
+        expected = binomtest(only_a, n).pvalue if n else 1.0
+        assert got[2] == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match="same items"):
+        nh.mcnemar_test([True, False], [True])
