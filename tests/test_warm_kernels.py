@@ -156,9 +156,9 @@ def test_the_same_python_spelled_another_way_forks(light_server, monkeypatch):
 def test_a_variable_read_at_import_time_gets_a_fresh_interpreter(server, tmp_path,
                                                                  monkeypatch):
     monkeypatch.setenv(warm_kernels.ENV, server)
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="13")     # not the server's value (the test run's is 1)
     texts, pid = _run(["import os; print(os.environ['OMP_NUM_THREADS'])"], tmp_path, env=env)
-    assert texts[0].strip() == "1" and not pid["forked"]
+    assert texts[0].strip() == "13" and not pid["forked"]
 
 
 def test_another_python_or_interpreter_options_are_refused(server, monkeypatch):

@@ -97,8 +97,11 @@ def pytest_configure(config):
     os.environ["NNBOOK_CACHE_LOG"] = os.path.join(folder, "lookups.log")
     os.environ["NNBOOK_WARM_LOG"] = os.path.join(folder, "kernels.log")
     # the workers already keep both cores busy: each kernel's sweeps run serially
-    # (nh.sweep's results do not depend on it), sparing each kernel two worker processes
+    # (nh.sweep's results do not depend on it), sparing each kernel two worker processes,
+    # and its matrix products on one thread (idle BLAS threads spin: 12 CPU s of 200)
     os.environ.setdefault("LOKY_MAX_CPU_COUNT", "1")
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
     config._nnbook_warm = contextlib.ExitStack()     # closed in pytest_unconfigure
     config._nnbook_warm.enter_context(warm_kernels.serving())
 
