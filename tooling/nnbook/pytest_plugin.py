@@ -98,7 +98,7 @@ def pytest_configure(config):
     os.environ["NNBOOK_WARM_LOG"] = os.path.join(folder, "kernels.log")
     # the workers already keep both cores busy: each kernel's sweeps run serially
     # (nh.sweep's results do not depend on it), sparing each kernel two worker processes,
-    # and its matrix products on one thread (idle BLAS threads spin: 12 CPU s of 200)
+    # and its matrix products on one thread (4% fewer CPU seconds: docs/speed.md)
     os.environ.setdefault("LOKY_MAX_CPU_COUNT", "1")
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(name, "1")
