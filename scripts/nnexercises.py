@@ -29,7 +29,8 @@ matching rule for each exercise:
   Every number answer that is right once divided by 100 gets the units hint (a
   percentage given for a fraction); ``fraction=True`` only documents that the value
   is a fraction between 0 and 1. An answer one unit of its last digit away from the
-  right rounding (12.34 for 12.346: cut off instead of rounded) gets a rounding hint.
+  right rounding (12.34 for 12.346: cut off, or computed from rounded numbers) gets a
+  rounding hint.
   The rule of significant digits applies to every element of an answer.
 * ``near``: a number (or several) within ``atol`` of the exact value (for answers that
   are zero up to round-off).
@@ -448,8 +449,9 @@ def _judge(name: str, ex: Exercise, plain):
                                 "and 1." if ex.fraction else "right digits, but 100 times too "
                                 "large: give the value itself, not a percentage.")
     if all(r == "ok" or _truncated(name, ex, i, readings[i][0]) for i, r in enumerate(results)):
-        return False, "rounding", ("right up to the last digit, which is cut off instead of "
-                                   "rounded: round the value to the digits you give.")
+        return False, "rounding", ("right up to the last digit: round only the final value, to "
+                                   "the digits you give (don't cut digits off, and don't "
+                                   "compute it from numbers already rounded for printing).")
     hint = ex.hint
     if any(_sig_digits(x) < ex.sig for x, _ in readings):
         hint += f" And give at least {ex.sig} significant digits ({_DIGITS_EXAMPLE})."
@@ -775,7 +777,7 @@ KEY.update({
             "2031b2871f16 ba1016e92ebc bd05a1b0ea36 bebb78978410 dab9b6c4c2ac f14759d58d44"), sig=2, digits=6),
     "digits-peek-at-c": Exercise(
         "10-real-data", "number",
-        "fit the C = 1 pipeline on the training set; count the test images only the MLP gets right and those only the C = 1 model gets right, then binomtest(first count, sum).",
+        "fit the C = 1 pipeline on the training set, mark which test images it gets right, and pass mlp_right and that array to nh.mcnemar_test.",
         key=(
             "044ef8820970 52cf0e664d8f 80e8e7eee7b3 84a7773fec43 92b70e8b5415 b389e45bbe66 "
             "b6693f72bca4"), digits=6),
