@@ -664,9 +664,9 @@ KEY.update({
             "c02e5f209f63 cce12061c5b7 db3f5092721f f1ad274c13f4")),
     "which-overfits": Exercise(
         "05-regression", "string",
-        "compare each fit's training MSE with the noise variance 0.09: only a fit that follows the noise can go below it.",
+        "compare each fit's training MSE with the true curve's MSE on the same points: only a fit that follows the noise can go below it.",
         key=(
-            "7385a7489448")),
+            "4c70102c5e0f")),
     "noise-floor": Exercise(
         "05-regression", "number",
         "use sklearn.metrics.mean_squared_error on the test set (no factor 1/2).",

@@ -76,8 +76,8 @@ TABLE = {
         (0.551, OK), (0.5514, OK), (0.55144, OK), (0.5514447139320511, OK), (np.log(1 + 2 / np.e), OK),
         (torch.tensor(0.5514447), OK), (0.55, DIGITS), (0.576, HINT), (0.0, HINT), (1.5514, HINT)]),
     # chapter 5
-    "which-overfits": ("20", [
-        ("20", OK), (" 20 ", OK), (["20"], OK), ("40", HINT), ("both", HINT), ("neither", HINT),
+    "which-overfits": ("neither", [
+        ("neither", OK), (" Neither ", OK), (["neither"], OK), ("20", HINT), ("40", HINT), ("both", HINT),
         (("20", "40"), COUNT)]),
     "noise-floor": (0.10500162601724777, [
         (0.105, OK), (0.1050, OK), (0.105002, OK), (0.10500163, OK), (0.10500162601724777, OK),
