@@ -109,7 +109,8 @@ TABLE = {
     # chapter 9
     "overfit-more-data": (0.11566325277090073, [
         (0.116, OK), (0.1157, OK), (0.11566325277090073, OK), (torch.tensor(0.11566325277090073), OK),
-        (0.12, DIGITS), (0.115, ROUNDING)]),
+        (0.11552, OK),     # the same training with SSE-only kernels (OPENBLAS_CORETYPE=Nehalem, ...)
+        (0.12, DIGITS), (0.115, HINT)]),   # compared at 3 digits only: no finer rounding to hint at
     "sklearn-patience": (315, [(315, OK), (315.0, OK), (np.int64(315), OK), (314, HINT), (316, HINT)]),
     "torch-patience": (114, [(114, OK), (114.0, OK), (3, HINT), (144, HINT), (23, HINT)]),
     "nesterov-steps": (-0.8049, [
@@ -138,6 +139,7 @@ TABLE = {
         (0.03, DIGITS), (0.125, HINT), (0.0625, HINT), (0.00098, HINT), (3.13, UNITS)]),
     "digits-no-decay": (0.12510906159877777, [
         (0.1251, OK), (0.12511, OK), (np.float32(0.12510906), OK), (torch.tensor(0.1251), OK),
+        (0.12512817978858948, OK),   # the same training with AVX2 kernels instead of AVX-512
         (0.125, DIGITS), (0.13, DIGITS), (0.0895, HINT), (0.1252, HINT)]),
 }
 
